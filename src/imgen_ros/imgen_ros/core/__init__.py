@@ -1,0 +1,1 @@
+"""ROS-free types and math: poses, the action shape, corruption models, the safety filter."""

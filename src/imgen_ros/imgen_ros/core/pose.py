@@ -1,0 +1,99 @@
+"""SE(3) helpers on 4x4 homogeneous matrices (numpy only).
+
+Conventions used across imgen: positions in metres, quaternions as (x, y, z, w) like ROS
+geometry_msgs and robomimic's ``robot0_eef_quat``; MuJoCo's (w, x, y, z) is converted at the
+simulator boundary only. Rotation vectors are axis-angle (rad).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.spatial.transform import Rotation, Slerp
+
+Pose = NDArray[np.float64]  # (4, 4) homogeneous transform
+
+
+def make_pose(position: ArrayLike, rotation: ArrayLike | None = None) -> Pose:
+    """Homogeneous transform from a position (3,) and a rotation matrix (3, 3) (identity if None)."""
+    pose = np.eye(4)
+    pose[:3, 3] = np.asarray(position, dtype=float)
+    if rotation is not None:
+        pose[:3, :3] = np.asarray(rotation, dtype=float)
+    return pose
+
+
+def pose_from_pos_quat(position: ArrayLike, quat_xyzw: ArrayLike) -> Pose:
+    """Homogeneous transform from a position and an (x, y, z, w) quaternion."""
+    return make_pose(position, Rotation.from_quat(np.asarray(quat_xyzw, dtype=float)).as_matrix())
+
+
+def pos_quat_from_pose(pose: Pose) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Position (3,) and canonical (w >= 0) (x, y, z, w) quaternion of a transform."""
+    quat = Rotation.from_matrix(pose[:3, :3]).as_quat()
+    if quat[3] < 0:
+        quat = -quat
+    return pose[:3, 3].copy(), quat
+
+
+def quat_wxyz_to_xyzw(quat: ArrayLike) -> NDArray[np.float64]:
+    q = np.asarray(quat, dtype=float)
+    return np.array([q[1], q[2], q[3], q[0]])
+
+
+def quat_xyzw_to_wxyz(quat: ArrayLike) -> NDArray[np.float64]:
+    q = np.asarray(quat, dtype=float)
+    return np.array([q[3], q[0], q[1], q[2]])
+
+
+def pose_inv(pose: Pose) -> Pose:
+    """Inverse of a rigid transform."""
+    inv = np.eye(4)
+    inv[:3, :3] = pose[:3, :3].T
+    inv[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
+    return inv
+
+
+def axisangle_to_matrix(rotvec: ArrayLike) -> NDArray[np.float64]:
+    return Rotation.from_rotvec(np.asarray(rotvec, dtype=float)).as_matrix()
+
+
+def matrix_to_axisangle(rotation: ArrayLike) -> NDArray[np.float64]:
+    return Rotation.from_matrix(np.asarray(rotation, dtype=float)).as_rotvec()
+
+
+def yaw_matrix(yaw: float) -> NDArray[np.float64]:
+    """Rotation about the base z axis by ``yaw`` rad."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def transform_poses_to_new_frame(poses: NDArray[np.float64], src_frame: Pose, new_frame: Pose) -> NDArray[np.float64]:
+    """MimicGen's object-centric transform: keep each pose's relation to the object frame.
+
+    ``poses`` (N, 4, 4) were recorded while the object was at ``src_frame``; returns the poses
+    with the same object-relative transforms when the object is at ``new_frame``:
+    ``new_frame @ inv(src_frame) @ pose``.
+    """
+    return (new_frame @ pose_inv(src_frame))[None] @ np.asarray(poses, dtype=float)
+
+
+def interpolate_poses(start: Pose, end: Pose, num_steps: int) -> NDArray[np.float64]:
+    """``num_steps`` poses from ``start`` (exclusive) to ``end`` (inclusive): linear in position,
+    spherical-linear in rotation. ``num_steps == 0`` gives an empty (0, 4, 4) array."""
+    if num_steps <= 0:
+        return np.zeros((0, 4, 4))
+    fractions = np.arange(1, num_steps + 1) / num_steps
+    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([start[:3, :3], end[:3, :3]])))
+    rots = slerp(fractions).as_matrix()
+    out = np.tile(np.eye(4), (num_steps, 1, 1))
+    out[:, :3, :3] = rots
+    out[:, :3, 3] = start[:3, 3][None] + fractions[:, None] * (end[:3, 3] - start[:3, 3])[None]
+    return out
+
+
+def pose_distance(a: Pose, b: Pose) -> tuple[float, float]:
+    """Translation distance (m) and rotation angle (rad) between two poses."""
+    dpos = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
+    dang = float(np.linalg.norm(matrix_to_axisangle(a[:3, :3].T @ b[:3, :3])))
+    return dpos, dang

@@ -1,0 +1,1 @@
+"""imgen_ros: Interventional MimicGen for the Franka FR3."""
