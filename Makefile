@@ -9,7 +9,7 @@ setup:
 	@scripts/setup
 
 test:
-	@$(WITH_ENV) python -m pytest $(PYTEST_ARGS)
+	@$(WITH_ENV) scripts/netns-run python -m pytest $(PYTEST_ARGS)
 
 lint:
 	@$(WITH_ENV) ruff check src tests bench

@@ -1,1 +1,1 @@
-"""imgen_ros: Interventional MimicGen for the Franka FR3."""
+"""The `imgen` command line: one module per command group, each with register(subparsers)."""

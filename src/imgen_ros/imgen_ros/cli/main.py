@@ -1,0 +1,49 @@
+"""The ``imgen`` command: the offline pipeline (simulate, collect, generate, train, evaluate).
+
+Each module in ``imgen_ros.cli`` that defines ``register(subparsers)`` contributes one
+top-level command group; this file only discovers and dispatches them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import imgen_ros.cli as cli_package
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``imgen: error: ...`` with exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgen", description="Interventional MimicGen for the Franka FR3.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):
+        if info.name in ("main", "__init__") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"imgen_ros.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CliError as exc:
+        print(f"imgen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imgen: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
