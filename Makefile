@@ -15,7 +15,7 @@ lint:
 	@$(WITH_ENV) ruff check src tests bench
 
 bench:
-	@$(WITH_ENV) python -m bench
+	@$(WITH_ENV) scripts/netns-run python -m bench
 
 demo:
 	@$(WITH_ENV) imgen experiment block_grasp --scale demo --out runs/block_grasp_demo
