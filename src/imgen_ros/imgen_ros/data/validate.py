@@ -1,0 +1,170 @@
+"""Check a robomimic/imgen hdf5 file and name every problem (file, demo, key, what is wrong)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from imgen_ros.core.action import ACTION_DIM
+from imgen_ros.data.episode import ACTION_MODES
+from imgen_ros.data.writer import DEMO_PREFIX, demo_index
+
+ACTION_BOUND_TOLERANCE = 1e-6
+REQUIRED_DEMO_KEYS = ("actions", "rewards", "dones", "states", "obs")
+
+
+@dataclass(frozen=True)
+class DatasetIssue:
+    file: str
+    demo: str | None
+    key: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.demo is not None:
+            where += f" data/{self.demo}"
+        if self.key is not None:
+            where += f" [{self.key}]"
+        return f"{where}: {self.problem}"
+
+
+class DatasetError(ValueError):
+    """A dataset failed validation; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[DatasetIssue]) -> None:
+        self.issues = issues
+        shown = "\n  ".join(str(i) for i in issues[:20])
+        more = f"\n  ... and {len(issues) - 20} more" if len(issues) > 20 else ""
+        super().__init__(f"invalid dataset ({len(issues)} problem(s)):\n  {shown}{more}")
+
+
+def validate_dataset(path: str | Path, *, require_imgen: bool = False) -> None:
+    """Raise DatasetError listing all problems; ``require_imgen`` also demands ``action_modes``."""
+    issues = find_issues(path, require_imgen=require_imgen)
+    if issues:
+        raise DatasetError(issues)
+
+
+def find_issues(path: str | Path, *, require_imgen: bool = False) -> list[DatasetIssue]:
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        return [DatasetIssue(file, None, None, "file does not exist")]
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        return [DatasetIssue(file, None, None, f"not a readable HDF5 file ({exc})")]
+    with handle as f:
+        return _file_issues(f, file, require_imgen)
+
+
+def _file_issues(f: h5py.File, file: str, require_imgen: bool) -> list[DatasetIssue]:
+    issues: list[DatasetIssue] = []
+
+    def add(demo: str | None, key: str | None, problem: str) -> None:
+        issues.append(DatasetIssue(file, demo, key, problem))
+
+    if "data" not in f or not isinstance(f["data"], h5py.Group):
+        add(None, "data", "missing group 'data'")
+        return issues
+    data = f["data"]
+    if "env_args" not in data.attrs:
+        add(None, "data.attrs[env_args]", "missing attribute")
+    else:
+        try:
+            env_args = json.loads(data.attrs["env_args"])
+            if not isinstance(env_args, dict) or "env_name" not in env_args:
+                add(None, "data.attrs[env_args]", "JSON must be an object with 'env_name'")
+        except (TypeError, ValueError) as exc:
+            add(None, "data.attrs[env_args]", f"not valid JSON ({exc})")
+    demos: list[str] = []
+    for name in data.keys():
+        try:
+            demo_index(name)
+            demos.append(name)
+        except ValueError:
+            if name.startswith(DEMO_PREFIX):
+                add(name, None, "malformed demo name (expected demo_<int>)")
+    obs_keys_ref: set[str] | None = None
+    total = 0
+    for name in demos:
+        group = data[name]
+        n = _demo_issues(group, name, add, require_imgen)
+        if n is not None:
+            total += n
+        if "obs" in group:
+            keys = set(group["obs"].keys())
+            if obs_keys_ref is None:
+                obs_keys_ref = keys
+            elif keys != obs_keys_ref:
+                add(name, "obs", f"observation keys {sorted(keys)} differ from other demos' {sorted(obs_keys_ref)}")
+    if "total" not in data.attrs:
+        add(None, "data.attrs[total]", "missing attribute")
+    elif int(data.attrs["total"]) != total:
+        add(None, "data.attrs[total]", f"is {int(data.attrs['total'])} but demos hold {total} samples")
+    if "mask" in f:
+        demo_set = set(demos)
+        for mask in f["mask"].keys():
+            for entry in np.asarray(f["mask"][mask][:]):
+                entry_name = entry.decode() if isinstance(entry, bytes) else str(entry)
+                if entry_name not in demo_set:
+                    add(None, f"mask/{mask}", f"lists {entry_name!r}, which is not a demo in data/")
+    return issues
+
+
+def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int | None:
+    if "num_samples" not in group.attrs:
+        add(name, "attrs[num_samples]", "missing attribute")
+        return None
+    n = int(group.attrs["num_samples"])
+    required = REQUIRED_DEMO_KEYS + (("action_modes",) if require_imgen else ())
+    for key in required:
+        if key not in group:
+            add(name, key, "missing")
+    if "actions" in group:
+        actions = group["actions"][()]
+        if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
+            add(name, "actions", f"shape {actions.shape}, expected ({n}, {ACTION_DIM})")
+        elif actions.shape[0] != n:
+            add(name, "actions", f"length {actions.shape[0]} != num_samples {n}")
+        if actions.size and not np.all(np.isfinite(actions)):
+            bad = np.argwhere(~np.isfinite(actions))[0]
+            add(name, "actions", f"non-finite value (NaN/Inf) at step {bad[0]}")
+        elif actions.size and np.any(np.abs(actions) > 1.0 + ACTION_BOUND_TOLERANCE):
+            step = int(np.argmax(np.any(np.abs(actions) > 1.0 + ACTION_BOUND_TOLERANCE, axis=-1)))
+            worst = np.abs(actions).max()
+            add(name, "actions", f"values outside [-1, 1] (max |a| = {worst:.4g}, first at step {step})")
+    for key in ("rewards", "dones", "states", "action_modes"):
+        if key in group and group[key].shape[:1] != (n,):
+            add(name, key, f"length {group[key].shape[0] if group[key].ndim else 0} != num_samples {n}")
+    if "action_modes" in group:
+        modes = group["action_modes"][()]
+        unknown = sorted(set(np.unique(modes).tolist()) - set(ACTION_MODES))
+        if unknown:
+            add(name, "action_modes", f"unknown labels {unknown} (allowed {list(ACTION_MODES)})")
+    for prefix in ("obs", "next_obs", "datagen_info"):
+        if prefix not in group:
+            continue
+        for key, ds in _datasets(group[prefix]):
+            if ds.shape[:1] != (n,):
+                add(name, f"{prefix}/{key}", f"length {ds.shape[0] if ds.ndim else 0} != num_samples {n}")
+            elif prefix != "datagen_info" and ds.dtype.kind == "f" and not np.all(np.isfinite(ds[()])):
+                add(name, f"{prefix}/{key}", "contains NaN/Inf")
+    if "obs" in group and "next_obs" in group:
+        missing = set(group["obs"].keys()) - set(group["next_obs"].keys())
+        if missing:
+            add(name, "next_obs", f"missing keys {sorted(missing)} present in obs")
+    return n
+
+
+def _datasets(group: h5py.Group, prefix: str = ""):
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            yield prefix + key, item
+        else:
+            yield from _datasets(item, prefix + key + "/")
