@@ -1,0 +1,101 @@
+"""``imgen train``: BC-RNN-GMM (robomimic) on one or more robomimic hdf5 datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from imgen_ros.cli.main import CliError
+
+
+class _DataAction(argparse.Action):
+    """``--data F``: append a dataset (weight unset until a following ``--weight``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        items = list(getattr(namespace, "data_items", None) or [])
+        items.append([str(values), None])
+        namespace.data_items = items
+
+
+class _WeightAction(argparse.Action):
+    """``--weight W``: the sampling weight of the ``--data`` given just before it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        items = list(getattr(namespace, "data_items", None) or [])
+        if not items:
+            parser.error("--weight must follow the --data it applies to")
+        if items[-1][1] is not None:
+            parser.error(f"--data {items[-1][0]} already has a --weight")
+        items[-1][1] = float(values)  # type: ignore[arg-type]
+        namespace.data_items = items
+
+
+def data_and_weights(items: list[list]) -> tuple[list[str], list[float] | None]:
+    """Datasets and weights: no weight anywhere -> None (uniform per sample); else unset weights are 1."""
+    paths = [p for p, _ in items]
+    if all(w is None for _, w in items):
+        return paths, None
+    return paths, [1.0 if w is None else float(w) for _, w in items]
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=2000, help="epochs (default 2000, MimicGen)")
+    parser.add_argument("--steps-per-epoch", type=int, default=100, help="gradient steps per epoch (default 100)")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--seq-length", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=400, help="LSTM hidden size (default 400)")
+    parser.add_argument("--layers", type=int, default=2, help="LSTM layers (default 2)")
+    parser.add_argument("--gmm-modes", type=int, default=5)
+    parser.add_argument("--eval-every", type=int, default=50, help="evaluate every K epochs (0: never)")
+    parser.add_argument("--eval-trials", type=int, default=50, help="rollouts per evaluation")
+    parser.add_argument("--noise", default="on", help="corruption during evaluation rollouts (default on)")
+    parser.add_argument("--observability", default="full", choices=("full", "partial", "none"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from imgen_ros.policy.train import TrainConfig, train
+
+    items = getattr(args, "data_items", None) or []
+    if not items:
+        raise CliError("at least one --data FILE is required")
+    paths, weights = data_and_weights(items)
+    for p in paths:
+        if not Path(p).is_file():
+            raise CliError(f"--data {p}: file not found")
+    try:
+        cfg = TrainConfig(task=args.task, datasets=paths, weights=weights, out_dir=args.out, epochs=args.epochs,
+                          steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                          seq_length=args.seq_length, learning_rate=args.lr, rnn_hidden_dim=args.hidden,
+                          rnn_num_layers=args.layers, gmm_modes=args.gmm_modes, eval_every=args.eval_every,
+                          eval_trials=args.eval_trials, eval_noise=args.noise,
+                          eval_observability=args.observability, seed=args.seed, device=args.device,
+                          num_threads=args.threads)
+        result = train(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    summary = {"best_checkpoint": result.best_checkpoint, "best_epoch": result.best_epoch,
+               "best_success_rate": result.best_success_rate, "last_checkpoint": result.last_checkpoint,
+               "wall_s": round(result.wall_s, 1)}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a BC-RNN-GMM policy (robomimic) on robomimic hdf5 datasets",
+        description="Train robomimic BC-RNN-GMM. Repeat --data to mix files; a --weight after a --data sets "
+                    "that file's share of draws (files without one weigh 1; no --weight at all: uniform per "
+                    "sample). E.g. --data base.hdf5 --data int.hdf5 --weight 1 draws both files equally.")
+    parser.add_argument("--task", required=True, help="sim task for evaluation rollouts (e.g. block_grasp)")
+    parser.add_argument("--data", action=_DataAction, metavar="FILE", help="robomimic hdf5 (repeatable)")
+    parser.add_argument("--weight", action=_WeightAction, metavar="W", help="weight of the preceding --data")
+    parser.add_argument("--out", required=True, help="output directory (models/, log.csv, train.json, training.png)")
+    add_training_arguments(parser)
+    parser.set_defaults(func=run, data_items=None)

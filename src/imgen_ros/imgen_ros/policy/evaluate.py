@@ -1,0 +1,210 @@
+"""Policy wrapper for robomimic checkpoints and the evaluation harness (rollouts under corruption).
+
+A *policy* is anything with ``reset()`` and ``act(obs) -> np.ndarray(7,)`` (the sim contract).
+:class:`RobomimicPolicy` adapts robomimic's ``RolloutPolicy`` to it; :func:`load_policy` turns a
+spec string ("expert", "expert:true" or a checkpoint path) into one; :func:`evaluate` runs
+``trials`` episodes on fixed seeds and reports the success rate with a Wilson 95 % interval.
+
+Evaluation seeds: trial ``i`` uses ``seed_base + i``. :data:`EVAL_SEED_BASE` and
+:data:`SELECTION_SEED_BASE` are far from the seeds data collection uses, so evaluation scenes
+and corruptions are never training scenes, and the final evaluation never reuses the scenes
+that picked the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from imgen_ros.policy.robomimic_compat import robomimic_modules
+from imgen_ros.policy.stats import wilson_interval
+
+OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
+EVAL_SEED_BASE = 1_000_000
+SELECTION_SEED_BASE = 2_000_000
+VIDEO_CAMERA = "agentview"
+
+
+class Policy(Protocol):
+    def reset(self) -> None: ...
+
+    def act(self, obs: dict[str, NDArray]) -> NDArray: ...
+
+
+class RobomimicPolicy:
+    """A robomimic ``RolloutPolicy`` (e.g. BC-RNN-GMM) behind the ``reset()/act(obs)`` contract."""
+
+    def __init__(self, rollout_policy: Any, obs_keys: tuple[str, ...] = OBS_KEYS,
+                 checkpoint: str | None = None) -> None:
+        self.rollout_policy = rollout_policy
+        self.obs_keys = tuple(obs_keys)
+        self.checkpoint = checkpoint
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> RobomimicPolicy:
+        """Load with robomimic's own ``FileUtils.policy_from_checkpoint``."""
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"policy checkpoint not found: {path}")
+        rm = robomimic_modules()
+        try:
+            rollout_policy, ckpt = rm.FileUtils.policy_from_checkpoint(ckpt_path=str(path), device=torch.device(device))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a loadable robomimic checkpoint ({type(exc).__name__}: {exc})") from exc
+        keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
+        return cls(rollout_policy, obs_keys=keys, checkpoint=str(path))
+
+    def reset(self) -> None:
+        self.rollout_policy.start_episode()
+
+    def act(self, obs: dict[str, NDArray]) -> NDArray:
+        missing = [k for k in self.obs_keys if k not in obs]
+        if missing:
+            raise KeyError(f"observation lacks keys {missing} the policy was trained on (has {sorted(obs)})")
+        action = self.rollout_policy({k: np.asarray(obs[k], dtype=np.float64) for k in self.obs_keys})
+        return np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+
+
+def load_policy(spec: str | Path, env: Any, device: str = "cpu") -> Policy:
+    """A policy for ``env`` from a spec.
+
+    - ``"expert"``: the scripted *naive* expert, acting on the observed (possibly corrupted) poses
+      — a stand-in for a perfectly trained base policy, which makes the same pose-error mistakes.
+    - ``"expert:true"``: the privileged scripted expert (true poses).
+    - anything else: a robomimic checkpoint path (loaded with ``policy_from_checkpoint``).
+    """
+    spec = str(spec)
+    if spec in ("expert", "expert:true"):
+        from imgen_ros.sim.expert import ScriptedExpert
+
+        return ScriptedExpert(env, use_true_poses=spec == "expert:true")
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy spec {spec!r} is neither 'expert', 'expert:true' nor an existing checkpoint")
+    return RobomimicPolicy.from_checkpoint(path, device=device)
+
+
+@dataclass
+class TrialResult:
+    seed: int
+    success: bool
+    steps: int
+    mistake: bool
+
+
+@dataclass
+class EvalResult:
+    task: str
+    policy: str
+    noise: str
+    observability: str
+    trials: int
+    successes: int
+    success_rate: float
+    ci_low: float
+    ci_high: float
+    seed_base: int
+    mean_steps: float
+    mistakes: int
+    wall_s: float
+    per_trial: list[TrialResult] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.task} [{self.policy}] noise={self.noise} obs={self.observability}: "
+                f"{self.successes}/{self.trials} = {self.success_rate:.0%} "
+                f"(95% Wilson CI {self.ci_low:.0%}-{self.ci_high:.0%}), {self.mistakes} episodes with a "
+                f"detected mistake, {self.wall_s:.1f} s")
+
+
+def run_episode(env: Any, policy: Policy, seed: int,
+                on_frame: Callable[[NDArray], None] | None = None,
+                render: Callable[[], NDArray] | None = None) -> TrialResult:
+    """One closed-loop episode on ``seed``; success is the env's success flag at any step."""
+    obs = env.reset(seed)
+    policy.reset()
+    success = False
+    mistake = False
+    steps = 0
+    for steps in range(1, env.horizon + 1):  # noqa: B007
+        if on_frame is not None and render is not None:
+            on_frame(render())
+        obs, _reward, done, info = env.step(policy.act(obs))
+        success = success or bool(info.get("success", False))
+        mistake = mistake or bool(info.get("mistake", False))
+        if done or success:
+            break
+    if on_frame is not None and render is not None:
+        on_frame(render())
+    return TrialResult(seed=seed, success=success, steps=steps, mistake=mistake)
+
+
+def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise: str = "on",
+             observability: str = "full", seed_base: int = EVAL_SEED_BASE, videos: int = 0,
+             video_dir: str | Path | None = None, device: str = "cpu", env: Any = None,
+             progress: Callable[[int, int, int], None] | None = None) -> EvalResult:
+    """Roll ``policy`` out ``trials`` times in ``task`` (seeds ``seed_base + i``) and count successes.
+
+    ``policy`` may be a Policy object or a spec for :func:`load_policy`. The first ``videos``
+    trials are recorded to ``video_dir/trial_<seed>.mp4``. ``progress(done, trials, successes)``
+    is called after each trial.
+    """
+    if trials <= 0:
+        raise ValueError(f"trials must be > 0, got {trials}")
+    if videos and video_dir is None:
+        raise ValueError("videos > 0 needs a video_dir")
+    own_env = env is None
+    if own_env:
+        from imgen_ros.sim import make_env
+
+        env = make_env(task, noise=noise, observability=observability, render=videos > 0)
+    name = str(policy) if isinstance(policy, (str, Path)) else type(policy).__name__
+    if isinstance(policy, (str, Path)):
+        policy = load_policy(policy, env, device=device)
+    t0 = time.monotonic()
+    results: list[TrialResult] = []
+    video_paths: list[str] = []
+    try:
+        for i in range(trials):
+            seed = seed_base + i
+            if i < videos:
+                frames: list[NDArray] = []
+                result = run_episode(env, policy, seed, on_frame=frames.append,
+                                     render=lambda: env.render(VIDEO_CAMERA, 320, 240))
+                video_paths.append(str(_write_video(frames, Path(video_dir) / f"trial_{seed}.mp4")))
+            else:
+                result = run_episode(env, policy, seed)
+            results.append(result)
+            if progress is not None:
+                progress(i + 1, trials, sum(r.success for r in results))
+    finally:
+        if own_env:
+            env.close()
+    successes = sum(r.success for r in results)
+    low, high = wilson_interval(successes, trials)
+    return EvalResult(task=task, policy=name, noise=noise, observability=observability, trials=trials,
+                      successes=successes, success_rate=successes / trials, ci_low=low, ci_high=high,
+                      seed_base=seed_base, mean_steps=float(np.mean([r.steps for r in results])),
+                      mistakes=sum(r.mistake for r in results), wall_s=time.monotonic() - t0,
+                      per_trial=results, videos=video_paths)
+
+
+def _write_video(frames: list[NDArray], path: Path) -> Path:
+    import imageio.v2 as imageio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with imageio.get_writer(path, fps=20, macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame, dtype=np.uint8))
+    return path
