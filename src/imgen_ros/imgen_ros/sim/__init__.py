@@ -1,1 +1,54 @@
-"""imgen_ros: Interventional MimicGen for the Franka FR3."""
+"""MuJoCo simulation of the FR3 + Franka Hand and the paper's tasks (ROS-free).
+
+Contract (others code against it)::
+
+    from imgen_ros.sim import make_env, TASK_NAMES
+    env = make_env("block_grasp", noise="on", observability="full")
+    obs = env.reset(seed=0)
+    obs, reward, done, info = env.step(action)   # action: normalized (7,), 20 Hz delta TCP pose
+
+See ``imgen_ros.sim.env.TaskEnv`` for the methods (observation, is_success, mistake_detected,
+object_poses, datagen_info, get_state/set_state, env_args, render), ``imgen_ros.sim.expert``
+(``ScriptedExpert``) and ``imgen_ros.sim.human`` (``SimulatedHuman``).
+
+Layout: ``model`` (FR3 spec from franky-sim + TCP site, strong gripper, table), ``controller``
+(DLS IK onto the arm's position servos), ``contacts`` (contact queries), ``task`` (the ``Task``
+base class, ``Waypoint``, ``SubtaskSpec``, ``ContactChannel``), ``env`` (``TaskEnv``),
+``corruption`` (noise samplers), ``tasks/<name>.py`` (one module per task), ``rollout``.
+
+How to add a task ``foo``:
+
+1. Create ``imgen_ros/sim/tasks/foo.py`` with a ``Task`` subclass and ``TASK = FooTask``.
+   Set ``name``, ``horizon``, ``subtasks`` (``SubtaskSpec(object_ref, term_signal)``, last one
+   with ``term_signal=None``), ``object_names`` (bodies whose poses are observed, in order),
+   ``channel`` (``ContactChannel(body_a, body_b, revealed, partial_cue)`` or None) and, if needed,
+   ``noise_modes``.
+2. Implement ``build(spec)`` (add bodies with primitive geoms: ``model.add_free_body``,
+   ``model.add_box``; fixed objects that move per episode are mocap bodies),
+   ``reset_scene(env, rng)`` (write qpos / mocap_pos; ``tasks.common.place_in_hand`` for objects
+   held at the start), ``sample_corruption(rng)`` (``corruption`` module), ``is_success(env)``,
+   ``mistake(env)`` (use ``env.touching(a, b)``, contact normals, ``env.finger_width()``),
+   ``term_signals(env)`` for multi-subtask tasks, ``expert_waypoints(env, subtask, poses)`` and
+   optionally ``recovery_waypoints(env, poses)``.
+3. Add the name to ``TASK_NAMES`` if new. ``make_env`` imports ``imgen_ros.sim.tasks.<name>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from imgen_ros.sim.env import OBSERVABILITY_MODES, TaskEnv
+
+TASK_NAMES = ("block_grasp", "nut_insertion", "two_piece_assembly", "coffee", "nut_peg_assembly")
+
+__all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "make_env"]
+
+
+def make_env(task: str, *, noise: str = "off", observability: str = "full", render: bool = False) -> TaskEnv:
+    """Build the environment of ``task``; unknown task / noise / observability names raise ValueError."""
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    if observability not in OBSERVABILITY_MODES:
+        raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
+    module = importlib.import_module(f"imgen_ros.sim.tasks.{task}")
+    return TaskEnv(module.TASK(noise), observability=observability, render=render)

@@ -1,0 +1,1 @@
+"""One module per task; each exports ``TASK`` (a ``imgen_ros.sim.task.Task`` subclass)."""

@@ -1,0 +1,91 @@
+"""Block Grasp: reach a 5 cm cube on the table and grasp it top-down (then lift it).
+
+Cube sampled in a 20 x 30 cm region (x 0.45..0.65, y -0.15..0.15), yaw fixed. Noise on the
+observed cube position: +-1 cm in x, +-7 cm in y with |dy| >= 2.5 cm, so a naive top-down grasp
+lands a finger on the cube (the fingers open along y) or closes on nothing.
+Success: cube lifted >= 3 cm, held between both fingers with the gripper closed.
+Mistake: a finger presses on top of the cube (vertical contact normal), the hand touches the
+table, or the gripper is closed with nothing between the fingers.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+
+from imgen_ros.sim.corruption import block_grasp_noise
+from imgen_ros.sim.env import TaskEnv
+from imgen_ros.sim.model import add_box, add_free_body
+from imgen_ros.sim.task import ContactChannel, Pose, SubtaskSpec, Task, Waypoint
+from imgen_ros.sim.tasks.common import raised, set_free_pose, top_down
+
+CUBE_HALF = 0.025
+REGION_X = (0.45, 0.65)
+REGION_Y = (-0.15, 0.15)
+LIFT_SUCCESS_Z = 0.03
+NOT_BETWEEN_FINGERS = 0.018  # m; the open fingers clear the cube only below ~1.5 cm offset
+EMPTY_GAP = 0.01  # finger gap below which a closed gripper holds nothing
+
+
+def lateral_offset(env: TaskEnv, body: str) -> float:
+    """|offset| of ``body``'s origin from the TCP along the finger axis (TCP y)."""
+    tcp = env.eef_pose()
+    return abs(float(tcp[:3, 1] @ (env.data.xpos[env.model.body(body).id] - tcp[:3, 3])))
+
+
+class BlockGrasp(Task):
+    name = "block_grasp"
+    horizon = 200
+    subtasks = (SubtaskSpec("cube", None),)
+    object_names = ("cube",)
+    channel = ContactChannel("fingers", "cube", revealed="cube", partial_cue="contact_position")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        body = add_free_body(spec, "cube", (0.55, 0.0, CUBE_HALF))
+        add_box(body, "cube_geom", (CUBE_HALF,) * 3, rgba=(0.85, 0.12, 0.1, 1.0), mass=0.15,
+                friction=[1.2, 0.01, 0.001], condim=4)
+
+    def reset_scene(self, env: TaskEnv, rng: np.random.Generator) -> None:
+        x = rng.uniform(*REGION_X)
+        y = rng.uniform(*REGION_Y)
+        set_free_pose(env, "cube", np.array([x, y, CUBE_HALF]), np.array([1.0, 0.0, 0.0, 0.0]))
+
+    def sample_corruption(self, rng: np.random.Generator) -> dict[str, NDArray[np.float64]]:
+        return {"cube": block_grasp_noise(rng)}
+
+    def _holding(self, env: TaskEnv) -> bool:
+        d = env.data
+        left = env.touching("left_finger", "cube")
+        right = env.touching("right_finger", "cube")
+        return left and right and env.gripper_command > 0 and d.ncon > 0
+
+    def is_success(self, env: TaskEnv) -> bool:
+        cube_z = env.data.xpos[env.model.body("cube").id][2]
+        return bool(cube_z - CUBE_HALF > LIFT_SUCCESS_Z and self._holding(env))
+
+    def mistake(self, env: TaskEnv) -> bool:
+        if env.touching("hand", "table"):
+            return True
+        if env.touching("hand", "cube") and lateral_offset(env, "cube") > NOT_BETWEEN_FINGERS:
+            return True
+        return env.gripper_command > 0 and env.finger_width() < EMPTY_GAP
+
+    def expert_waypoints(self, env: TaskEnv, subtask: int, poses: dict[str, Pose]) -> list[Waypoint]:
+        c = poses["cube"][:3, 3]
+        open_, closed = -1.0, 1.0
+        return [
+            Waypoint(top_down(raised(c, 0.10)), open_, max_step=0.04, tol=0.01, rot_tol=0.1),
+            Waypoint(top_down(raised(c, 0.03)), open_, max_step=0.025, tol=0.004),
+            Waypoint(top_down(raised(c, -0.005)), open_, max_step=0.015, tol=0.004),
+            Waypoint(top_down(raised(c, -0.005)), closed, tol=0.01, wait=5),
+            Waypoint(top_down(raised(c, 0.12)), closed, max_step=0.03, tol=0.01),
+        ]
+
+    def recovery_waypoints(self, env: TaskEnv, poses: dict[str, Pose]) -> list[Waypoint]:
+        up = env.eef_pose()
+        up[:3, 3] += (0.0, 0.0, 0.05)
+        return [Waypoint(up, -1.0, max_step=0.02, tol=0.01, rot_tol=0.2)]
+
+
+TASK = BlockGrasp
