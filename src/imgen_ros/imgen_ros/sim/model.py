@@ -37,7 +37,7 @@ ARM_KV = (290.0, 346.0, 253.0, 231.0, 50.0, 55.0, 43.0)
 # Gripper servo on the tendon length L = (q1 + q2) / 2 (0 = closed, 0.04 = open).
 _GRIP_KP = 1800.0
 _GRIP_KV = 40.0
-_GRIP_TARGET_OPEN = 0.045   # ctrl = -1
+_GRIP_TARGET_OPEN = 0.04   # ctrl = -1
 _GRIP_TARGET_CLOSED = -0.015  # ctrl = +1: beyond closed, so the fingers keep squeezing
 _GRIP_FORCE_LIMIT = 70.0
 
@@ -81,10 +81,12 @@ def load_fr3_spec() -> mujoco.MjSpec:
                 geom.friction = [1.5, 0.02, 0.002]
                 geom.condim = 4
     for name in FINGER_JOINTS:
-        spec.joint(name).armature = 0.02
+        joint = spec.joint(name)
+        joint.armature = 0.02
+        joint.solref_limit = [0.004, 1.0]  # hard stops: a finger landing on an object is not pried open
     for finger in ("left_finger", "right_finger"):
-        spec.body(finger).add_geom(name=f"{finger}_coll", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.0105, 0.009, 0.018],
-                                   pos=[0.0, 0.012, 0.018], friction=[1.0, 0.01, 0.001], group=3, rgba=[0, 0, 0, 0])
+        spec.body(finger).add_geom(name=f"{finger}_coll", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.0105, 0.0088, 0.026],
+                                   pos=[0.0, 0.0123, 0.027], friction=[1.0, 0.01, 0.001], group=3, rgba=[0, 0, 0, 0])
     for name, kp, kv in zip(ARM_JOINTS, ARM_KP, ARM_KV, strict=True):
         act = spec.actuator(name)
         act.gainprm = [kp] + [0.0] * 9

@@ -44,7 +44,7 @@ class BlockGrasp(Task):
     def build(self, spec: mujoco.MjSpec) -> None:
         body = add_free_body(spec, "cube", (0.55, 0.0, CUBE_HALF))
         add_box(body, "cube_geom", (CUBE_HALF,) * 3, rgba=(0.85, 0.12, 0.1, 1.0), mass=0.15,
-                friction=[1.2, 0.01, 0.001], condim=4)
+                friction=[1.2, 0.01, 0.001], condim=4, solref=[0.005, 1.0], solimp=[0.95, 0.99, 0.001, 0.5, 2.0])
 
     def reset_scene(self, env: TaskEnv, rng: np.random.Generator) -> None:
         x = rng.uniform(*REGION_X)
