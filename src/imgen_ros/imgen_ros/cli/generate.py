@@ -1,0 +1,96 @@
+"""``imgen generate``: MimicGen demos from source demos, I-MG interventions from source interventions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from imgen_ros.cli.main import CliError
+from imgen_ros.datagen.episodes import GenerationParams
+from imgen_ros.datagen.executors import EXECUTORS
+from imgen_ros.datagen.job import GenerationJob
+from imgen_ros.datagen.replay import ReplayConfig
+from imgen_ros.datagen.runner import RunOptions, run_generation
+from imgen_ros.datagen.sources import SELECTION_STRATEGIES
+
+
+def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
+    from imgen_ros.sim import TASK_NAMES
+
+    if args.task not in TASK_NAMES:
+        raise CliError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    source = Path(args.source)
+    if not source.is_file():
+        raise CliError(f"--source {source}: no such file")
+    params = GenerationParams(
+        replay=ReplayConfig(action_noise=args.action_noise, num_interp_steps=args.interp_steps,
+                            num_fixed_steps=args.fixed_steps),
+        selection=args.selection, nn_k=args.nn_k,
+        policy_execution=not getattr(args, "no_policy_execution", False),
+        max_instances=getattr(args, "max_instances", 4))
+    policy = getattr(args, "policy", None)
+    if policy not in (None, "expert"):
+        policy = str(Path(policy).resolve())
+    try:
+        return GenerationJob(kind=kind, task=args.task, source=str(source.resolve()), seed=args.seed, policy=policy,
+                             observability=args.observability, source_mask=args.source_mask, params=params)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    job = _job(args, args.kind)
+    options = RunOptions(n=args.n, workers=args.workers, executor=args.executor, address=args.address,
+                         progress=not args.quiet, overwrite=args.overwrite)
+    try:
+        report = run_generation(job, args.out, options)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        raise CliError(str(exc)) from exc
+    if report.already_complete:
+        print(f"{args.out} is already complete ({report.kept} episodes); nothing to do")
+        return 0
+    rate = report.kept / report.wall_s * 60 if report.wall_s > 0 else float("nan")
+    print(f"wrote {args.out}: {report.kept} episodes from {report.attempts} attempts "
+          f"(success {report.success_rate:.1%}, {rate:.0f} eps/min, outcomes {report.outcomes}"
+          + (f", resumed {report.resumed_attempts} journaled attempts" if report.resumed_attempts else "") + ")")
+    if args.videos:
+        from imgen_ros.datagen.videos import write_videos
+
+        for path in write_videos(job, args.out, args.videos):
+            print(f"video: {path}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True)
+    p.add_argument("--source", required=True, help="source hdf5 (imgen collect ...)")
+    p.add_argument("--n", type=int, required=True, help="episodes to generate (kept, i.e. successful)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--executor", choices=EXECUTORS, default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a private local instance)")
+    p.add_argument("--action-noise", type=float, default=0.05)
+    p.add_argument("--interp-steps", type=int, default=5)
+    p.add_argument("--fixed-steps", type=int, default=0)
+    p.add_argument("--selection", choices=SELECTION_STRATEGIES, default="random")
+    p.add_argument("--nn-k", type=int, default=3)
+    p.add_argument("--source-mask", default=None, help="use only the source demos in mask/<name>")
+    p.add_argument("--observability", default="full", choices=("full", "partial", "none"))
+    p.add_argument("--videos", type=int, default=0, metavar="K", help="render K successes and K failures (mp4)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="generate data: mimicgen (demos) or imgen (interventions)")
+    sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    mg = sub.add_parser("mimicgen", help="MimicGen: full demos from source demos (no corruption)")
+    _common(mg)
+    ig = sub.add_parser("imgen", help="Interventional MimicGen (Algorithm 1) from source interventions")
+    _common(ig)
+    ig.add_argument("--policy", default="expert", help="expert (naive expert on observed poses) or a checkpoint")
+    ig.add_argument("--no-policy-execution", action="store_true",
+                    help="ablation: replay the source mistake open-loop instead of running the policy")
+    ig.add_argument("--max-instances", type=int, default=4, help="mistake/recovery instances per episode")

@@ -1,0 +1,193 @@
+"""One generation attempt: a MimicGen demo, or an I-MG intervention (Algorithm 1, lines 11-19).
+
+Both functions are pure in (env, policy, sources, seed): the scene, the corruption, the source
+choices and the action noise all derive from ``seed``, so an attempt gives the same result in any
+process, in any order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imgen_ros.data.episode import ACTION_MODE_DEMO, ACTION_MODE_HUMAN, ACTION_MODE_ROBOT, Episode, EpisodeRecorder
+from imgen_ros.datagen.replay import ReplayConfig, StepTimer, adapt_segment, execute_poses, recorded_step
+from imgen_ros.datagen.segments import Segment, signal_key
+from imgen_ros.datagen.sources import DemoPool, InterventionPool
+
+# attempt outcomes
+RECOVERED = "recovered"  # I-MG: mistake, generated recovery, task success -> kept
+SUCCESS = "success"  # MimicGen: task success -> kept
+FAILED = "failed"  # replay did not complete the task
+NO_MISTAKE_SUCCESS = "no_mistake_success"  # the policy succeeded alone: no intervention needed
+NO_MISTAKE_TIMEOUT = "no_mistake_timeout"  # horizon without a detected mistake
+NO_SOURCE = "no_source"  # no source intervention starts in the subtask where the mistake happened
+KEPT_OUTCOMES = (RECOVERED, SUCCESS)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Per-attempt generation settings shared by MimicGen and I-MG."""
+
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    selection: str = "random"  # source selection: random | nearest
+    nn_k: int = 3  # candidates for nearest selection
+    policy_execution: bool = True  # I-MG; False = the "I-MG - policy" ablation
+    max_instances: int = 4  # mistake/recovery instances per I-MG episode
+
+
+@dataclass
+class AttemptResult:
+    attempt: int
+    seed: int
+    outcome: str
+    episode: Episode | None
+    env_steps: int
+    physics_s: float
+    policy_s: float
+    total_s: float
+    instances: int = 0
+
+    @property
+    def kept(self) -> bool:
+        return self.episode is not None
+
+
+def current_subtask(env: Any) -> int:
+    """Index of the first subtask whose termination signal is not set now (the last one otherwise)."""
+    subtasks = env.subtasks
+    if len(subtasks) == 1:
+        return 0
+    info = env.datagen_info()
+    for i, spec in enumerate(subtasks[:-1]):
+        if float(np.asarray(info[signal_key(spec.term_signal)])) < 0.5:
+            return i
+    return len(subtasks) - 1
+
+
+def _gripper_now(env: Any, default: float) -> float:
+    return float(getattr(env, "gripper_command", default))
+
+
+def _run_segments(env: Any, obs: dict, segments: list[Segment], params: GenerationParams, rng: np.random.Generator,
+                  mode: int, recorder: EpisodeRecorder | None, timer: StepTimer, budget: int,
+                  stop_on_mistake: bool = False) -> tuple[dict, int, bool]:
+    """Adapt each segment to its object's current true pose and execute it; returns (obs, steps, done)."""
+    steps = 0
+    done = False
+    for segment in segments:
+        if steps >= budget:
+            break
+        obj = env.object_poses()[segment.object_ref]
+        gripper = _gripper_now(env, float(segment.gripper[0]))
+        poses, grippers = adapt_segment(segment, obj, env.eef_pose(), gripper, params.replay)
+        out = execute_poses(env, obs, poses, grippers, rng, params.replay.action_noise, mode, recorder, timer,
+                            budget - steps, stop=env.mistake_detected if stop_on_mistake else None)
+        obs, steps, done = out.obs, steps + out.steps, out.done
+        if done or (stop_on_mistake and env.mistake_detected()):
+            break
+    return obs, steps, done
+
+
+def generate_mimicgen(env: Any, pool: DemoPool, attempt: int, seed: int, params: GenerationParams) -> AttemptResult:
+    """MimicGen: per subtask, pick a source segment, transform it to the object's pose, execute; keep on success."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    timer = StepTimer()
+    obs = timer.reset(env, seed)
+    recorder = EpisodeRecorder()
+    steps = 0
+    used = []
+    for i, spec in enumerate(env.subtasks):
+        segment = pool.choose(i, env.object_poses()[spec.object_ref], params.selection, rng, params.nn_k)
+        used.append(segment.source)
+        obs, n, done = _run_segments(env, obs, [segment], params, rng, ACTION_MODE_DEMO, recorder, timer,
+                                     env.horizon - steps)
+        steps += n
+        if done or steps >= env.horizon:
+            break
+    success = bool(env.is_success())
+    episode = None
+    if success and len(recorder):
+        episode = recorder.build({"source": "mimicgen", "attempt": attempt, "seed": seed, "source_demos": used})
+    return AttemptResult(attempt, seed, SUCCESS if success else FAILED, episode, steps, timer.physics_s,
+                         timer.policy_s, time.perf_counter() - t0)
+
+
+def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, seed: int,
+                   params: GenerationParams) -> AttemptResult:
+    """I-MG: run the policy until the mistake detector fires, replay an adapted human recovery, keep the
+    episode from the take-over on if the task succeeds (several instances per episode allowed)."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    timer = StepTimer()
+    obs = timer.reset(env, seed)
+    if policy is not None:
+        policy.reset()
+    horizon = env.horizon
+    recorder: EpisodeRecorder | None = None
+    takeover_step = -1
+    steps = instances = 0
+    done = False
+    used: list[str] = []
+    outcome = FAILED
+
+    if not params.policy_execution:
+        candidates = pool.with_mistake()
+        if not candidates:
+            raise ValueError("--no-policy-execution needs source interventions with a robot segment before the "
+                             "take-over")
+        chosen = candidates[int(rng.integers(len(candidates)))]
+        obs, n, done = _run_segments(env, obs, chosen.mistake, params, rng, ACTION_MODE_ROBOT, None, timer,
+                                     horizon, stop_on_mistake=True)
+        steps += n
+        if env.is_success():
+            return AttemptResult(attempt, seed, NO_MISTAKE_SUCCESS, None, steps, timer.physics_s, timer.policy_s,
+                                 time.perf_counter() - t0)
+        recorder, takeover_step = EpisodeRecorder(), steps
+        used.append(chosen.source)
+        obs, n, done = _run_segments(env, obs, chosen.recovery, params, rng, ACTION_MODE_HUMAN, recorder, timer,
+                                     horizon - steps)
+        steps += n
+        instances = 1
+    else:
+        while True:
+            while steps < horizon and not done and not env.mistake_detected():
+                action = timer.act(policy, obs)
+                obs, _, done, _ = recorded_step(env, obs, action, ACTION_MODE_ROBOT, recorder, timer)
+                steps += 1
+            if done or steps >= horizon or env.is_success():
+                break
+            if instances >= params.max_instances:
+                break
+            subtask = current_subtask(env)
+            ref = env.subtasks[subtask].object_ref
+            chosen = pool.choose(subtask, env.object_poses()[ref], env.eef_pose(), params.selection, rng, params.nn_k)
+            if chosen is None:
+                outcome = NO_SOURCE
+                break
+            if recorder is None:
+                recorder, takeover_step = EpisodeRecorder(), steps
+            used.append(chosen.source)
+            obs, n, done = _run_segments(env, obs, chosen.recovery, params, rng, ACTION_MODE_HUMAN, recorder, timer,
+                                         horizon - steps)
+            steps += n
+            instances += 1
+            if done or env.is_success() or steps >= horizon:
+                break
+            if env.mistake_detected():  # the recovery ended in a mistake state: no hand-back
+                break
+    success = bool(env.is_success())
+    episode = None
+    if recorder is None:
+        outcome = NO_MISTAKE_SUCCESS if success else (outcome if outcome == NO_SOURCE else NO_MISTAKE_TIMEOUT)
+    elif success and len(recorder):
+        outcome = RECOVERED
+        episode = recorder.build({"source": "imgen" if params.policy_execution else "imgen_no_policy",
+                                  "attempt": attempt, "seed": seed, "takeover_step": takeover_step,
+                                  "instances": instances, "source_demos": used})
+    return AttemptResult(attempt, seed, outcome, episode, steps, timer.physics_s, timer.policy_s,
+                         time.perf_counter() - t0, instances)

@@ -1,0 +1,141 @@
+"""Where attempts run: in this process, in local worker processes, or on a Ray cluster.
+
+All three run the same :func:`imgen_ros.datagen.job.run_attempt`; the runner submits attempt
+indices and collects results in any completion order (it restores attempt order itself).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+from imgen_ros.datagen.episodes import AttemptResult
+from imgen_ros.datagen.job import GenerationJob, run_attempt, warm_up
+
+EXECUTORS = ("local", "ray")
+
+
+class AttemptExecutor(Protocol):
+    workers: int
+
+    def submit(self, attempt: int) -> None: ...
+
+    def next_result(self) -> AttemptResult: ...
+
+    def in_flight(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """One worker: attempts run in the calling process, in submission order."""
+
+    def __init__(self, job: GenerationJob) -> None:
+        self.job = job
+        self.workers = 1
+        self._queue: deque[int] = deque()
+
+    def submit(self, attempt: int) -> None:
+        self._queue.append(attempt)
+
+    def next_result(self) -> AttemptResult:
+        return run_attempt(self.job, self._queue.popleft())
+
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        self._queue.clear()
+
+
+class ProcessExecutor:
+    """``workers`` local processes (forkserver start method: no inherited threads or file handles)."""
+
+    def __init__(self, job: GenerationJob, workers: int) -> None:
+        self.job = job
+        self.workers = workers
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(["imgen_ros.datagen.job", "imgen_ros.sim"])
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._futures: dict[Future, int] = {}
+        # build every worker's context up front so setup errors surface once, before the run
+        for f in [self._pool.submit(warm_up, job) for _ in range(workers)]:
+            f.result()
+
+    def submit(self, attempt: int) -> None:
+        self._futures[self._pool.submit(run_attempt, self.job, attempt)] = attempt
+
+    def next_result(self) -> AttemptResult:
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        future = min(done, key=lambda f: self._futures[f])
+        attempt = self._futures.pop(future)
+        try:
+            return future.result()
+        except Exception as exc:
+            raise RuntimeError(f"attempt {attempt} failed in a worker: {type(exc).__name__}: {exc}") from exc
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
+
+
+class RayExecutor:
+    """Attempts as Ray tasks; ``address=None`` starts a private local instance bound to 127.0.0.1."""
+
+    def __init__(self, job: GenerationJob, workers: int, address: str | None = None) -> None:
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        import ray
+
+        self._ray = ray
+        self.job = job
+        self.workers = workers
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
+                                      "_node_ip_address": "127.0.0.1"}
+            if address is None:
+                kwargs["num_cpus"] = workers
+            ray.init(**kwargs)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_attempt)
+        self._refs: dict[Any, int] = {}
+        self._job_ref = ray.put(job)
+
+    def submit(self, attempt: int) -> None:
+        self._refs[self._remote.remote(self._job_ref, attempt)] = attempt
+
+    def next_result(self) -> AttemptResult:
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        attempt = self._refs.pop(ready[0])
+        try:
+            return self._ray.get(ready[0])
+        except Exception as exc:
+            raise RuntimeError(f"attempt {attempt} failed on Ray: {type(exc).__name__}: {exc}") from exc
+
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make_executor(job: GenerationJob, workers: int, executor: str = "local",
+                  address: str | None = None) -> AttemptExecutor:
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if executor == "local":
+        return InlineExecutor(job) if workers == 1 else ProcessExecutor(job, workers)
+    if executor == "ray":
+        return RayExecutor(job, workers, address)
+    raise ValueError(f"unknown executor {executor!r} (choose from {list(EXECUTORS)})")

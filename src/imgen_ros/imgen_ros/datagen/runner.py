@@ -1,0 +1,224 @@
+"""Run a generation job to exactly N kept episodes: parallel, deterministic, resumable.
+
+Attempt ``k`` always uses seed ``attempt_seed(S, k)``. Results may finish in any order on any
+worker; the runner journals each one as it arrives (``<out>.journal``), and commits them to the
+hdf5 strictly in attempt order, stopping at the N-th kept episode. The output is therefore the
+same for any worker count or executor. Killed at any point (SIGKILL included) and rerun with the
+same arguments, it reloads the journal, rebuilds the hdf5 from it and reruns only the attempts
+that were in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgen_ros.data.reader import DatasetReader
+from imgen_ros.data.writer import DatasetWriter
+from imgen_ros.datagen.episodes import AttemptResult
+from imgen_ros.datagen.executors import make_executor
+from imgen_ros.datagen.job import GenerationJob, context_for
+from imgen_ros.datagen.journal import JournalWriter, journal_path, read_journal
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RunOptions:
+    n: int
+    workers: int = 1
+    executor: str = "local"
+    address: str | None = None
+    progress: bool = True
+    overwrite: bool = False
+    valid_every: int = 10  # every k-th kept episode goes to mask/valid (0: no train/valid split)
+    in_flight_per_worker: int = 2
+
+
+@dataclass
+class RunReport:
+    out: Path
+    kept: int
+    attempts: int
+    outcomes: dict[str, int]
+    wall_s: float
+    resumed_attempts: int
+    timing: dict[str, float] = field(default_factory=dict)
+    already_complete: bool = False
+
+    @property
+    def success_rate(self) -> float:
+        return self.kept / self.attempts if self.attempts else 0.0
+
+
+def masks_for(job: GenerationJob) -> list[str]:
+    return ["generated", "recovery"] if job.kind == "imgen" else ["generated"]
+
+
+def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> RunReport:
+    out = Path(out)
+    if options.n < 1:
+        raise ValueError(f"n must be >= 1, got {options.n}")
+    jpath = journal_path(out)
+    header = {"format": FORMAT_VERSION, "job": job.to_dict(), "n": options.n}
+    records, valid_bytes = read_journal(jpath)
+    if records:
+        _check_header(records[0], header, jpath)
+        results: dict[int, AttemptResult] = {r.attempt: r for r in records[1:]}
+    else:
+        done = _completed_report(out, header)
+        if done is not None:
+            return done
+        if out.exists() and not options.overwrite:
+            raise FileExistsError(f"{out} exists and has no journal to resume from; pass --overwrite to replace it")
+        results = {}
+    resumed = len(results)
+    ctx = context_for(job)  # validates task, sources and policy here, before any worker starts
+    journal = JournalWriter(jpath, valid_bytes)
+    if not records:
+        journal.append(header)
+    committer = _Committer(out, ctx.env.env_args(), job, options)
+    t0 = time.perf_counter()
+    executor = None
+    bar = _progress_bar(options, job)
+    try:
+        committer.commit_ready(results)
+        _update_bar(bar, committer, t0)
+        next_attempt = committer.next_attempt
+        if committer.kept < options.n:
+            executor = make_executor(job, options.workers, options.executor, options.address)
+            window = max(1, options.workers * options.in_flight_per_worker)
+            while committer.kept < options.n:
+                while executor.in_flight() < window:
+                    while next_attempt in results:
+                        next_attempt += 1
+                    executor.submit(next_attempt)
+                    next_attempt += 1
+                result = executor.next_result()
+                journal.append(result)
+                results[result.attempt] = result
+                committer.commit_ready(results)
+                _update_bar(bar, committer, t0)
+        wall = time.perf_counter() - t0
+        report = committer.finalize(wall, resumed)
+    finally:
+        if executor is not None:
+            executor.close()
+        if bar is not None:
+            bar.close()
+        committer.close()
+    journal.remove()
+    return report
+
+
+class _Committer:
+    """Writes results to the hdf5 in attempt order up to the N-th kept episode."""
+
+    def __init__(self, out: Path, env_args: dict[str, Any], job: GenerationJob, options: RunOptions) -> None:
+        tmp = out.with_name(out.name + ".tmp")
+        self.out, self.tmp, self.job, self.options = out, tmp, job, options
+        self.writer = DatasetWriter(tmp, env_args)  # rebuilt from the journal on every (re)start
+        self.writer.set_json_attr("imgen_config", self._config())
+        os.replace(tmp, out)  # the path the user named holds a valid (partial) file from now on
+        self.next_attempt = 0
+        self.kept = 0
+        self.outcomes: Counter[str] = Counter()
+        self.kept_attempts: list[int] = []
+        self.timing = Counter()
+
+    def _config(self) -> dict[str, Any]:
+        o = self.options
+        return {"format": FORMAT_VERSION, "command": f"generate {self.job.kind}", "n": o.n, "job": self.job.to_dict(),
+                "workers": o.workers, "executor": o.executor, "valid_every": o.valid_every}
+
+    def commit_ready(self, results: dict[int, AttemptResult]) -> None:
+        while self.kept < self.options.n and self.next_attempt in results:
+            r = results[self.next_attempt]
+            self.outcomes[r.outcome] += 1
+            self.timing["env_steps"] += r.env_steps
+            self.timing["physics_s"] += r.physics_s
+            self.timing["policy_s"] += r.policy_s
+            self.timing["attempt_s"] += r.total_s
+            if r.kept:
+                masks = list(masks_for(self.job))
+                every = self.options.valid_every
+                masks.append("valid" if every and self.kept % every == every - 1 else "train")
+                self.writer.append(r.episode, masks=masks)
+                self.kept += 1
+                self.kept_attempts.append(r.attempt)
+            self.next_attempt += 1
+        self.writer.set_json_attr("imgen_bookkeeping", self.bookkeeping(complete=False))
+
+    def bookkeeping(self, complete: bool) -> dict[str, Any]:
+        return {"seed": self.job.seed, "seed_rule": "attempt k uses attempt_seed(seed, k)",
+                "attempts_committed": self.next_attempt, "kept_attempts": self.kept_attempts, "complete": complete}
+
+    def finalize(self, wall_s: float, resumed: int) -> RunReport:
+        attempts = self.next_attempt
+        timing = {k: round(float(v), 4) for k, v in self.timing.items()}
+        stats = {"attempts": attempts, "kept": self.kept, "success_rate": self.kept / max(attempts, 1),
+                 "outcomes": dict(self.outcomes), "timing": timing, "wall_s": round(wall_s, 3),
+                 "resumed_attempts": resumed}
+        if self.job.kind == "imgen":
+            stats["mistakes"] = attempts - self.outcomes["no_mistake_success"] - self.outcomes["no_mistake_timeout"]
+        self.writer.set_json_attr("imgen_stats", stats)
+        self.writer.set_json_attr("imgen_bookkeeping", self.bookkeeping(complete=True))
+        return RunReport(self.out, self.kept, attempts, dict(self.outcomes), wall_s, resumed, timing)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _check_header(found: Any, expected: dict[str, Any], path: Path) -> None:
+    if not isinstance(found, dict) or found.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: not an imgen generation journal (format {FORMAT_VERSION})")
+    if found != expected:
+        diff = {k: (found.get(k), expected[k]) for k in expected if found.get(k) != expected[k]}
+        raise ValueError(f"{path}: an interrupted run with different settings exists ({_short(diff)}); rerun it "
+                         f"with the same arguments to resume, or delete {path} to start over")
+
+
+def _short(diff: dict[str, Any]) -> str:
+    text = json.dumps(diff, default=str)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def _completed_report(out: Path, header: dict[str, Any]) -> RunReport | None:
+    """If ``out`` is a finished run of the same job, its report (rerunning is then a no-op)."""
+    if not out.exists():
+        return None
+    try:
+        with DatasetReader(out) as reader:
+            config = reader.json_attr("imgen_config") or {}
+            book = reader.json_attr("imgen_bookkeeping") or {}
+            stats = reader.json_attr("imgen_stats") or {}
+            same = config.get("job") == header["job"] and config.get("n") == header["n"]
+            if same and book.get("complete") and len(reader.demos()) == header["n"]:
+                return RunReport(out, header["n"], int(stats.get("attempts", 0)), stats.get("outcomes", {}),
+                                 0.0, 0, stats.get("timing", {}), already_complete=True)
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def _progress_bar(options: RunOptions, job: GenerationJob):
+    if not options.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=options.n, desc=f"{job.kind} {job.task}", unit="ep", dynamic_ncols=True)
+
+
+def _update_bar(bar, committer: _Committer, t0: float) -> None:
+    if bar is None:
+        return
+    bar.update(committer.kept - bar.n)
+    minutes = max(time.perf_counter() - t0, 1e-9) / 60.0
+    attempts = committer.next_attempt
+    bar.set_postfix(attempts=attempts, rate=f"{committer.kept / max(attempts, 1):.0%}",
+                    eps_min=f"{bar.n / minutes:.0f}" if bar.n else "-", refresh=False)
