@@ -1,0 +1,118 @@
+"""The driver interface: execute one delta-pose command (+ gripper), report the arm and gripper state.
+
+A command moves the TCP from its *measured* pose by ``translation`` (m, base frame) and ``rotation``
+(axis-angle, rad, base frame, pre-multiplied), the same semantics as ``core.action.action_to_target_pose``
+and the simulator. ``gripper`` follows robomimic: > 0 closes (grasp), <= 0 opens. Drivers execute
+commands asynchronously (``execute`` returns at once) so a 20 Hz loop is never blocked; safety
+limits are the arbiter's safety filter's job, drivers only refuse malformed commands.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from imgen_ros.core.pose import Pose, axisangle_to_matrix, make_pose
+
+
+class DriverError(RuntimeError):
+    """The robot cannot be reached or refused a command."""
+
+
+class MissingDependencyError(ImportError):
+    """A driver's optional dependency (a Python package or a ROS 2 package) is not installed."""
+
+
+@dataclass(frozen=True)
+class DeltaCommand:
+    translation: NDArray[np.float64]
+    rotation: NDArray[np.float64]
+    gripper: float
+
+    def __post_init__(self) -> None:
+        t = np.asarray(self.translation, dtype=float)
+        r = np.asarray(self.rotation, dtype=float)
+        if t.shape != (3,) or r.shape != (3,):
+            raise ValueError(f"DeltaCommand: translation and rotation need shape (3,), got {t.shape}, {r.shape}")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r)) and np.isfinite(self.gripper)):
+            raise ValueError(f"DeltaCommand contains NaN/Inf: translation={t}, rotation={r}, gripper={self.gripper}")
+        object.__setattr__(self, "translation", t)
+        object.__setattr__(self, "rotation", r)
+        object.__setattr__(self, "gripper", float(self.gripper))
+
+    @classmethod
+    def zero(cls, gripper: float = -1.0) -> DeltaCommand:
+        return cls(np.zeros(3), np.zeros(3), gripper)
+
+    @property
+    def close_gripper(self) -> bool:
+        return self.gripper > 0.0
+
+    def target_from(self, current: Pose) -> Pose:
+        """The TCP target this command asks for when the TCP is at ``current``."""
+        return make_pose(current[:3, 3] + self.translation, axisangle_to_matrix(self.rotation) @ current[:3, :3])
+
+
+@dataclass(frozen=True)
+class ArmState:
+    """One consistent measurement of arm and gripper (what imgen_msgs/RobotState carries)."""
+
+    stamp_s: float
+    tcp_pose: Pose
+    joint_positions: NDArray[np.float64] = field(default_factory=lambda: np.zeros(7))
+    joint_velocities: NDArray[np.float64] = field(default_factory=lambda: np.zeros(7))
+    gripper_width: float = 0.0
+
+    @property
+    def gripper_qpos(self) -> NDArray[np.float64]:
+        """Finger joint positions (left, right) as robomimic's ``robot0_gripper_qpos``: half the width each."""
+        return np.array([self.gripper_width / 2.0, self.gripper_width / 2.0])
+
+
+def as_vector(values: ArrayLike, n: int, what: str) -> NDArray[np.float64]:
+    out = np.asarray(values, dtype=float).ravel()
+    if out.shape != (n,):
+        raise DriverError(f"{what}: expected {n} values, got {out.shape[0]}")
+    return out
+
+
+class RobotDriver(ABC):
+    """An FR3 (+ Franka Hand) that executes delta-pose commands. Use as a context manager or call
+    ``start`` / ``close``."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Connect (and recover from errors where the robot supports it)."""
+
+    @abstractmethod
+    def read_state(self) -> ArmState:
+        """The newest measured state."""
+
+    @abstractmethod
+    def execute(self, command: DeltaCommand) -> Pose:
+        """Start moving toward ``command.target_from(measured TCP)``; returns that target at once."""
+
+    @abstractmethod
+    def hold(self) -> None:
+        """Stop following commands and hold the current pose (gripper unchanged)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the robot (idempotent)."""
+
+    def wait_until_settled(self, timeout_s: float) -> bool:
+        """Block until the last commanded motion has finished (True) or ``timeout_s`` passed (False).
+        Drivers whose ``execute`` is synchronous return True at once."""
+        return True
+
+    def __enter__(self) -> RobotDriver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
