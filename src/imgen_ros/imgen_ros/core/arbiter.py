@@ -65,10 +65,10 @@ class ArbiterConfig:
     """Time-outs (s) per input, arbitration policy and the safety limits."""
 
     task: str = "block_grasp"
-    policy_timeout_s: float = 0.08
-    teleop_timeout_s: float = 0.08
-    robot_state_timeout_s: float = 0.08
-    pose_timeout_s: float = 0.08
+    policy_timeout_s: float = 0.075
+    teleop_timeout_s: float = 0.075
+    robot_state_timeout_s: float = 0.075
+    pose_timeout_s: float = 0.075
     require_teleop_heartbeat: bool = True
     latch_faults: bool = True
     safety: SafetyConfig = field(default_factory=SafetyConfig)
