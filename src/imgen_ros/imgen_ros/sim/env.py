@@ -125,9 +125,8 @@ class TaskEnv:
     def step(self, action: NDArray) -> tuple[dict[str, NDArray[np.float64]], float, bool, dict[str, Any]]:
         a = validate_action(action)
         self.target_pose = action_to_target_pose(a, self.eef_pose(), self.scale)
-        self.controller.set_target(self.target_pose)
         self.set_gripper(1.0 if a[6] > 0.0 else -1.0)
-        mujoco.mj_step(self.model, self.data, self.n_substeps)
+        self.controller.track(self.target_pose, self.n_substeps)
         self.step_count += 1
         self._update_channel()
         success = self.is_success()

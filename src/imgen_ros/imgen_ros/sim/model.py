@@ -80,13 +80,17 @@ def load_fr3_spec() -> mujoco.MjSpec:
             else:
                 geom.friction = [1.5, 0.02, 0.002]
                 geom.condim = 4
+                geom.solref = [0.004, 1.0]
+                geom.solimp = [0.95, 0.99, 0.0005, 0.5, 2.0]
+                geom.solmix = 1000.0  # finger contacts stay stiff whatever the object (no creep)
     for name in FINGER_JOINTS:
         joint = spec.joint(name)
         joint.armature = 0.02
         joint.solref_limit = [0.004, 1.0]  # hard stops: a finger landing on an object is not pried open
     for finger in ("left_finger", "right_finger"):
         spec.body(finger).add_geom(name=f"{finger}_coll", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.0105, 0.0088, 0.026],
-                                   pos=[0.0, 0.0123, 0.027], friction=[1.0, 0.01, 0.001], group=3, rgba=[0, 0, 0, 0])
+                                   pos=[0.0, 0.0123, 0.027], friction=[1.0, 0.01, 0.001], group=3, rgba=[0, 0, 0, 0],
+                                   solref=[0.004, 1.0], solmix=1000.0)
     for name, kp, kv in zip(ARM_JOINTS, ARM_KP, ARM_KV, strict=True):
         act = spec.actuator(name)
         act.gainprm = [kp] + [0.0] * 9
