@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.pose import pose_distance
-from imgen_ros.robot.interface import DeltaCommand, DriverError
+from imgen_ros.robot.interface import DriverError
 
 pytest.importorskip("franky")
 
@@ -67,10 +68,10 @@ def test_streamed_20hz_commands_track_the_last_target(driver):
 
 
 def test_gripper_opens_and_closes(driver):
-    driver.execute(DeltaCommand.zero(gripper=1.0))
+    driver.execute(DeltaCommand.hold(gripper=1.0))
     assert driver.wait_for_gripper(10.0)
     closed = driver.read_state().gripper_width
-    driver.execute(DeltaCommand.zero(gripper=-1.0))
+    driver.execute(DeltaCommand.hold(gripper=-1.0))
     assert driver.wait_for_gripper(10.0)
     opened = driver.read_state().gripper_width
     assert closed < 0.01 and opened > 0.07, (closed, opened)
@@ -100,6 +101,12 @@ def test_unreachable_robot_is_a_clear_error():
         LibfrankaDriver(config).start()
 
 
+def test_non_finite_command_is_refused_before_anything_moves():
+    with pytest.raises(ValueError, match="non-finite command"):
+        LibfrankaDriver(LibfrankaConfig(robot_ip="127.0.0.1")).execute(
+            DeltaCommand(np.array([np.nan, 0, 0]), np.zeros(3), -1.0))
+
+
 def test_commands_need_a_started_driver():
     with pytest.raises(DriverError, match="not started"):
-        LibfrankaDriver(LibfrankaConfig(robot_ip="127.0.0.1")).execute(DeltaCommand.zero())
+        LibfrankaDriver(LibfrankaConfig(robot_ip="127.0.0.1")).execute(DeltaCommand.hold(-1.0))

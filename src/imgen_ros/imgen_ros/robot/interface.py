@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.pose import Pose, axisangle_to_matrix, make_pose
 
 
@@ -26,34 +27,21 @@ class MissingDependencyError(ImportError):
     """A driver's optional dependency (a Python package or a ROS 2 package) is not installed."""
 
 
-@dataclass(frozen=True)
-class DeltaCommand:
-    translation: NDArray[np.float64]
-    rotation: NDArray[np.float64]
-    gripper: float
+def checked(command: DeltaCommand) -> DeltaCommand:
+    """``command`` if it is executable; ValueError naming the bad values otherwise."""
+    if not command.is_finite():
+        raise ValueError(f"refusing a non-finite command: translation={command.translation}, "
+                         f"rotation={command.rotation}, gripper={command.gripper}")
+    return command
 
-    def __post_init__(self) -> None:
-        t = np.asarray(self.translation, dtype=float)
-        r = np.asarray(self.rotation, dtype=float)
-        if t.shape != (3,) or r.shape != (3,):
-            raise ValueError(f"DeltaCommand: translation and rotation need shape (3,), got {t.shape}, {r.shape}")
-        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r)) and np.isfinite(self.gripper)):
-            raise ValueError(f"DeltaCommand contains NaN/Inf: translation={t}, rotation={r}, gripper={self.gripper}")
-        object.__setattr__(self, "translation", t)
-        object.__setattr__(self, "rotation", r)
-        object.__setattr__(self, "gripper", float(self.gripper))
 
-    @classmethod
-    def zero(cls, gripper: float = -1.0) -> DeltaCommand:
-        return cls(np.zeros(3), np.zeros(3), gripper)
+def target_from(command: DeltaCommand, current: Pose) -> Pose:
+    """The TCP target ``command`` asks for when the TCP is at ``current``."""
+    return make_pose(current[:3, 3] + command.translation, axisangle_to_matrix(command.rotation) @ current[:3, :3])
 
-    @property
-    def close_gripper(self) -> bool:
-        return self.gripper > 0.0
 
-    def target_from(self, current: Pose) -> Pose:
-        """The TCP target this command asks for when the TCP is at ``current``."""
-        return make_pose(current[:3, 3] + self.translation, axisangle_to_matrix(self.rotation) @ current[:3, :3])
+def closes_gripper(command: DeltaCommand) -> bool:
+    return command.gripper > 0.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +83,8 @@ class RobotDriver(ABC):
 
     @abstractmethod
     def execute(self, command: DeltaCommand) -> Pose:
-        """Start moving toward ``command.target_from(measured TCP)``; returns that target at once."""
+        """Start moving toward ``target_from(command, measured TCP)``; returns that target at once.
+        ValueError for a non-finite command."""
 
     @abstractmethod
     def hold(self) -> None:

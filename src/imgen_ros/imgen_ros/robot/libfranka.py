@@ -20,8 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.pose import Pose, pose_distance
-from imgen_ros.robot.interface import ArmState, DeltaCommand, DriverError, MissingDependencyError, RobotDriver
+from imgen_ros.robot.interface import (
+    ArmState,
+    DriverError,
+    MissingDependencyError,
+    RobotDriver,
+    checked,
+    closes_gripper,
+    target_from,
+)
 
 
 def _franky():
@@ -133,13 +142,14 @@ class LibfrankaDriver(RobotDriver):
 
     # ------------------------------------------------------------------ commands
     def execute(self, command: DeltaCommand) -> Pose:
+        checked(command)
         robot = self._require()
         with self._lock:
             self._poll(robot)
             current = np.asarray(robot.current_cartesian_state.pose.end_effector_pose.matrix, dtype=float)
-            target = command.target_from(current)
+            target = target_from(command, current)
             self._move_to(robot, target, current)
-        self._command_gripper(command.close_gripper)
+        self._command_gripper(closes_gripper(command))
         return target
 
     def hold(self) -> None:
