@@ -71,6 +71,11 @@ def _add_holder(machine: mujoco.MjsBody) -> None:
     add_box(holder, "holder_arm", (0.045, 0.012, 0.006), pos=(0.07, 0.0, -0.008), rgba=rgba)
 
 
+def raised(position: NDArray, dz: float) -> NDArray[np.float64]:
+    """``position`` moved up by ``dz`` (m)."""
+    return np.asarray(position, dtype=float) + np.array([0.0, 0.0, dz])
+
+
 class Coffee(Task):
     name = "coffee"
     horizon = 200
@@ -123,14 +128,14 @@ class Coffee(Task):
     def expert_waypoints(self, env: TaskEnv, subtask: int, poses: dict[str, Pose]) -> list[Waypoint]:
         bore = holder_pose(poses["coffee_machine"])[:3, 3]
         # TCP height that puts the pod's bottom on the holder floor
-        seated = bore + (0.0, 0.0, POD_BELOW_TCP + POD_HALF_HEIGHT)
+        seated = raised(bore, POD_BELOW_TCP + POD_HALF_HEIGHT)
         closed, open_ = 1.0, -1.0
         return [
-            Waypoint(top_down(seated + (0, 0, 0.08)), closed, max_step=0.04, tol=0.01, rot_tol=0.1),
-            Waypoint(top_down(seated + (0, 0, 0.03)), closed, max_step=0.02, tol=0.0015, rot_tol=0.03),
-            Waypoint(top_down(seated + (0, 0, 0.002)), closed, max_step=0.008, tol=0.003),
-            Waypoint(top_down(seated + (0, 0, 0.002)), open_, tol=0.01, wait=4),
-            Waypoint(top_down(seated + (0, 0, 0.07)), open_, max_step=0.02, tol=0.01),
+            Waypoint(top_down(raised(seated, 0.08)), closed, max_step=0.04, tol=0.01, rot_tol=0.1),
+            Waypoint(top_down(raised(seated, 0.03)), closed, max_step=0.02, tol=0.0015, rot_tol=0.03),
+            Waypoint(top_down(raised(seated, 0.002)), closed, max_step=0.008, tol=0.003),
+            Waypoint(top_down(raised(seated, 0.002)), open_, tol=0.01, wait=4),
+            Waypoint(top_down(raised(seated, 0.07)), open_, max_step=0.02, tol=0.01),
         ]
 
     def recovery_waypoints(self, env: TaskEnv, poses: dict[str, Pose]) -> list[Waypoint]:

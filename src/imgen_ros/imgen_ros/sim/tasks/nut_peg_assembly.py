@@ -60,6 +60,11 @@ def wrap_angle(angle: float, period: float = 2.0 * np.pi) -> float:
     return float((angle + period / 2.0) % period - period / 2.0)
 
 
+def raised(position: NDArray, dz: float) -> NDArray[np.float64]:
+    """``position`` moved up by ``dz`` (m)."""
+    return np.asarray(position, dtype=float) + np.array([0.0, 0.0, dz])
+
+
 class NutPegAssembly(Task):
     name = "nut_peg_assembly"
     horizon = 300
@@ -153,14 +158,14 @@ class NutPegAssembly(Task):
     def _grasp_waypoints(self, handle: Pose) -> list[Waypoint]:
         # fingers close across the handle (along the nut's y axis): grasp yaw = nut yaw, mod pi
         yaw = wrap_angle(nut_yaw(handle), np.pi)
-        grasp = handle[:3, 3] + (0.0, 0.0, GRASP_TCP_ABOVE_CENTRE)
+        grasp = raised(handle[:3, 3], GRASP_TCP_ABOVE_CENTRE)
         open_, closed = -1.0, 1.0
         return [
-            Waypoint(top_down(grasp + (0, 0, 0.10), yaw), open_, max_step=0.04, tol=0.01, rot_tol=0.1),
-            Waypoint(top_down(grasp + (0, 0, 0.03), yaw), open_, max_step=0.025, tol=0.004, rot_tol=0.04),
+            Waypoint(top_down(raised(grasp, 0.10), yaw), open_, max_step=0.04, tol=0.01, rot_tol=0.1),
+            Waypoint(top_down(raised(grasp, 0.03), yaw), open_, max_step=0.025, tol=0.004, rot_tol=0.04),
             Waypoint(top_down(grasp, yaw), open_, max_step=0.015, tol=0.003),
             Waypoint(top_down(grasp, yaw), closed, tol=0.01, wait=6),
-            Waypoint(top_down(grasp + (0, 0, 0.10), yaw), closed, max_step=0.03, tol=0.01),
+            Waypoint(top_down(raised(grasp, 0.10), yaw), closed, max_step=0.03, tol=0.01),
         ]
 
     def _place_waypoints(self, env: TaskEnv, nut: Pose, peg: Pose) -> list[Waypoint]:
@@ -169,7 +174,7 @@ class NutPegAssembly(Task):
         # align the square ring with the square peg: the nearest yaw that is a multiple of 90 deg
         peg_yaw = nut_yaw(peg)
         target_yaw = peg_yaw + round((nut_yaw(nut) - peg_yaw) / (np.pi / 2.0)) * (np.pi / 2.0)
-        top = peg[:3, 3] + (0.0, 0.0, PEG_HEIGHT)
+        top = raised(peg[:3, 3], PEG_HEIGHT)
 
         def tcp_for_nut_at(position: NDArray) -> Pose:
             return make_pose(position, yaw_matrix(target_yaw)) @ pose_inv(nut_in_tcp)
@@ -179,10 +184,10 @@ class NutPegAssembly(Task):
         closed, open_ = 1.0, -1.0
         return [
             Waypoint(lift, closed, max_step=0.03, tol=0.015, rot_tol=0.3),
-            Waypoint(tcp_for_nut_at(top + (0, 0, 0.05)), closed, max_step=0.04, tol=0.01, rot_tol=0.08),
-            Waypoint(tcp_for_nut_at(top + (0, 0, 0.02)), closed, max_step=0.015, tol=0.002, rot_tol=0.02),
-            Waypoint(tcp_for_nut_at(top - (0, 0, PEG_HEIGHT - 0.025)), closed, max_step=0.01, tol=0.004),
-            Waypoint(tcp_for_nut_at(top - (0, 0, PEG_HEIGHT - 0.025)), open_, tol=0.01, wait=4),
+            Waypoint(tcp_for_nut_at(raised(top, 0.05)), closed, max_step=0.04, tol=0.01, rot_tol=0.08),
+            Waypoint(tcp_for_nut_at(raised(top, 0.02)), closed, max_step=0.015, tol=0.002, rot_tol=0.02),
+            Waypoint(tcp_for_nut_at(raised(top, 0.025 - PEG_HEIGHT)), closed, max_step=0.01, tol=0.004),
+            Waypoint(tcp_for_nut_at(raised(top, 0.025 - PEG_HEIGHT)), open_, tol=0.01, wait=4),
         ]
 
     def recovery_waypoints(self, env: TaskEnv, poses: dict[str, Pose]) -> list[Waypoint]:
