@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from imgen_ros.core.params import build_config, load_config
 from imgen_ros.perception.cube_model import (
     closest_symmetric_rotation,
     cube_surface_points,
@@ -16,6 +17,7 @@ from imgen_ros.perception.cube_model import (
 from imgen_ros.perception.depth import DepthImageError, decode_depth_image, depth_to_points
 from imgen_ros.perception.estimator import CubePoseEstimatorConfig
 from imgen_ros.perception.intrinsics import CameraInfoError, PinholeIntrinsics
+from imgen_ros.perception.stream import CubePoseNodeConfig, FrameSourceConfig
 from scipy.spatial.transform import Rotation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,18 +90,18 @@ def test_cube_symmetries_form_the_rotation_group():
 
 
 def test_shipped_yaml_matches_the_defaults():
-    config = CubePoseEstimatorConfig.from_yaml(REPO / "config" / "cube_pose_estimator.yaml")
-    assert config == CubePoseEstimatorConfig()
+    config = load_config(CubePoseNodeConfig, REPO / "config" / "cube_pose_estimator.yaml", "cube_pose_estimator")
+    assert config == CubePoseNodeConfig()
 
 
 def test_config_rejects_unknown_and_bad_values(tmp_path):
-    with pytest.raises(ValueError, match="unknown cube_pose_estimator parameter 'cube_sise_m'"):
-        CubePoseEstimatorConfig.from_dict({"cube_sise_m": 0.05})
-    with pytest.raises(ValueError, match=r"unknown temporal parameter\(s\) \['jump'\]"):
-        CubePoseEstimatorConfig.from_dict({"temporal": {"jump": 1}})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['estimator.cube_sise_m'\]"):
+        build_config(CubePoseNodeConfig, {"estimator.cube_sise_m": 0.05})
     with pytest.raises(ValueError, match="workspace_min"):
         CubePoseEstimatorConfig(workspace_min=(1.0, 0.0, 0.0), workspace_max=(0.5, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"source\.kind 'recording' needs source\.recording_path"):
+        FrameSourceConfig(kind="recording")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("cube_pose_estimator:\n  ros__parameters:\n    min_fitness: 1.5\n")
+    bad.write_text("cube_pose_estimator:\n  ros__parameters:\n    estimator:\n      min_fitness: 1.5\n")
     with pytest.raises(ValueError, match=r"min_fitness must be in \[0, 1\], got 1.5"):
-        CubePoseEstimatorConfig.from_yaml(bad)
+        load_config(CubePoseNodeConfig, bad, "cube_pose_estimator")

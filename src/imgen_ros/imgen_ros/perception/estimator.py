@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import open3d as o3d
-import yaml
 from numpy.typing import NDArray
 
 from imgen_ros.core.pose import Pose, make_pose, pos_quat_from_pose, pose_from_pos_quat, yaw_matrix
@@ -80,7 +78,7 @@ NAN_POSE = np.full((4, 4), np.nan)
 
 @dataclass(frozen=True)
 class CubePoseEstimatorConfig:
-    """Parameters of the estimator (``config/cube_pose_estimator.yaml``). Lengths in metres."""
+    """Parameters of the estimator (``estimator.*`` in ``config/cube_pose_estimator.yaml``). Lengths in m."""
 
     object_id: str = "cube"
     cube_size_m: float = 0.05
@@ -149,50 +147,6 @@ class CubePoseEstimatorConfig:
         """The same configuration with extrinsics ``pose`` (T_base_camera)."""
         pos, quat = pos_quat_from_pose(pose)
         return replace(self, camera_position=tuple(pos.tolist()), camera_quat_xyzw=tuple(quat.tolist()))
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> CubePoseEstimatorConfig:
-        """Build from a flat mapping; ``temporal.*`` keys (or a nested ``temporal`` mapping) set the
-        temporal check. Unknown keys raise ValueError naming them and ``source``."""
-        own = {f.name: f for f in fields(cls)}
-        temporal_names = {f.name for f in fields(TemporalConfig)}
-        kwargs: dict[str, Any] = {}
-        temporal: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "temporal" and isinstance(value, dict):
-                temporal.update(value)
-            elif key.startswith("temporal.") or key.startswith("temporal_"):
-                temporal[key.split(".", 1)[1] if "." in key else key[len("temporal_"):]] = value
-            elif key in own and key != "temporal":
-                kwargs[key] = tuple(value) if isinstance(value, list | tuple) else value
-            else:
-                raise ValueError(f"{source}: unknown cube_pose_estimator parameter '{key}'; "
-                                 f"known: {sorted(set(own) - {'temporal'})} and temporal.{sorted(temporal_names)}")
-        unknown = set(temporal) - temporal_names
-        if unknown:
-            raise ValueError(f"{source}: unknown temporal parameter(s) {sorted(unknown)}; "
-                             f"known: {sorted(temporal_names)}")
-        return cls(**kwargs, temporal=TemporalConfig(**temporal))
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> CubePoseEstimatorConfig:
-        """Load a ROS 2 parameter file (``<node>: ros__parameters: {...}``) or a plain mapping."""
-        path = Path(path)
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping, got {type(data).__name__}")
-        if len(data) == 1:
-            (only,) = data.values()
-            if isinstance(only, dict) and "ros__parameters" in only:
-                data = only["ros__parameters"]
-        ros_only = {"depth_topic", "camera_info_topic", "output_topic", "frame_id", "source", "recording_path",
-                    "depth_scale", "use_sim_time"}
-        return cls.from_dict({k: v for k, v in data.items() if k not in ros_only}, source=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["temporal"] = asdict(self.temporal)
-        return out
 
 
 class CubePoseEstimator:
