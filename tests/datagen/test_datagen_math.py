@@ -1,0 +1,101 @@
+"""MimicGen adaptation math, source segmentation and the crash-tolerant journal (no simulator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from imgen_ros.core.pose import make_pose, pose_inv
+from imgen_ros.data.episode import Episode
+from imgen_ros.datagen.journal import JournalWriter, read_journal
+from imgen_ros.datagen.replay import ReplayConfig, adapt_segment
+from imgen_ros.datagen.segments import Segment, episode_interventions, runs_of_mode, subtask_ends
+from imgen_ros.datagen.sources import choose_segment
+from imgen_ros.sim.task import SubtaskSpec
+from scipy.spatial.transform import Rotation
+
+
+def random_pose(rng: np.random.Generator) -> np.ndarray:
+    return make_pose(rng.uniform(-0.5, 0.5, 3), Rotation.random(random_state=int(rng.integers(1 << 30))).as_matrix())
+
+
+def test_adapted_segment_keeps_object_relative_poses():
+    rng = np.random.default_rng(0)
+    src_obj, new_obj = random_pose(rng), random_pose(rng)
+    targets = np.stack([random_pose(rng) for _ in range(8)])
+    seg = Segment("demo_0", 0, "cube", 0, 8, targets, np.linspace(-1, 1, 8), src_obj, targets[0])
+    cfg = ReplayConfig(num_interp_steps=4, num_fixed_steps=2)
+    eef_now = random_pose(rng)
+    poses, grippers = adapt_segment(seg, new_obj, eef_now, -1.0, cfg)
+    assert poses.shape == (4 + 2 + 8, 4, 4) and grippers.shape == (14,)
+    transformed = poses[6:]
+    for before, after in zip(targets, transformed, strict=True):
+        np.testing.assert_allclose(pose_inv(new_obj) @ after, pose_inv(src_obj) @ before, atol=1e-9)
+    # the interpolation ends at the first transformed pose and the hold repeats it
+    np.testing.assert_allclose(poses[3], transformed[0], atol=1e-9)
+    np.testing.assert_allclose(poses[4], transformed[0], atol=1e-12)
+    # the first interpolated pose is a quarter of the way from the current pose (position)
+    np.testing.assert_allclose(poses[0][:3, 3], eef_now[:3, 3] + 0.25 * (transformed[0][:3, 3] - eef_now[:3, 3]))
+    np.testing.assert_array_equal(grippers[:6], -1.0)
+    np.testing.assert_array_equal(grippers[6:], seg.gripper)
+
+
+def test_identity_object_motion_leaves_segment_unchanged():
+    rng = np.random.default_rng(1)
+    obj = random_pose(rng)
+    targets = np.stack([random_pose(rng) for _ in range(3)])
+    seg = Segment("d", 0, "cube", 0, 3, targets, np.ones(3), obj, targets[0])
+    poses, _ = adapt_segment(seg, obj, targets[0], 1.0, ReplayConfig(num_interp_steps=0))
+    np.testing.assert_allclose(poses, targets, atol=1e-12)
+
+
+def _episode(modes: list[int], signal: list[int]) -> Episode:
+    n = len(modes)
+    eye = np.tile(np.eye(4), (n, 1, 1))
+    eye[:, 0, 3] = np.arange(n)
+    return Episode(obs={"o": np.zeros((n, 1))}, next_obs={"o": np.zeros((n, 1))}, actions=np.zeros((n, 7)),
+                   rewards=np.zeros(n), dones=np.zeros(n), states=np.zeros((n, 1)), action_modes=np.array(modes),
+                   datagen_info={"eef_pose": eye, "target_pose": eye, "gripper_action": np.zeros((n, 1)),
+                                 "object_poses/nut": eye, "object_poses/peg": eye,
+                                 "subtask_term_signals/grasp": np.array(signal, dtype=float)})
+
+
+def test_subtask_ends_and_intervention_split_at_signal():
+    subtasks = [SubtaskSpec("nut", "grasp"), SubtaskSpec("peg", None)]
+    # robot 0-2, human 3-7 (grasp fires at step 5), robot 8-9
+    ep = _episode([0, 0, 0, 1, 1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 1, 1, 0, 1, 1])
+    assert subtask_ends(ep, subtasks) == [6, 10]
+    (intervention,) = episode_interventions(ep, "demo_3", subtasks)
+    assert [(s.subtask, s.start, s.end, s.object_ref) for s in intervention.recovery] == [(0, 3, 6, "nut"),
+                                                                                         (1, 6, 8, "peg")]
+    assert [(s.start, s.end) for s in intervention.mistake] == [(0, 3)]
+    assert intervention.recovery[1].object_pose[0, 3] == 6.0  # object pose at the piece's first step
+
+
+def test_runs_of_mode():
+    assert runs_of_mode(np.array([1, 1, 0, 1, 0, 0, 1]), 1) == [(0, 2), (3, 4), (6, 7)]
+    assert runs_of_mode(np.array([0, 0]), 1) == []
+
+
+def test_nearest_selection_draws_from_the_k_closest():
+    rng = np.random.default_rng(0)
+    picks = {choose_segment(list(range(10)), "nearest", rng, 2, key=lambda c: abs(c - 6.2)) for _ in range(50)}
+    assert picks == {6, 7}
+    with pytest.raises(ValueError, match="unknown source selection"):
+        choose_segment([1], "best", rng, 1, key=float)
+
+
+def test_journal_drops_a_torn_tail_and_resumes(tmp_path):
+    path = tmp_path / "out.hdf5.journal"
+    writer = JournalWriter(path)
+    for i in range(3):
+        writer.append({"i": i, "blob": np.arange(100) * i})
+    writer.close()
+    size = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage")  # a record cut mid-write
+    records, valid = read_journal(path)
+    assert [r["i"] for r in records] == [0, 1, 2] and valid == size
+    writer = JournalWriter(path, valid)
+    writer.append({"i": 3, "blob": None})
+    writer.close()
+    assert [r["i"] for r in read_journal(path)[0]] == [0, 1, 2, 3]
