@@ -97,7 +97,8 @@ def test_same_seed_same_file_with_1_and_2_workers(source_interventions, tmp_path
 def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_path):
     out, ref = tmp_path / "killed.hdf5", tmp_path / "ref.hdf5"
     n = 30
-    cmd = [sys.executable, "-c", "import sys; from imgen_ros.cli.main import main; sys.exit(main())", "generate", "imgen", "--task", "block_grasp", "--source",
+    entry = "import sys; from imgen_ros.cli.main import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", entry, "generate", "imgen", "--task", "block_grasp", "--source",
            str(source_interventions), "--policy", "expert", "--n", str(n), "--seed", "3", "--workers", "2",
            "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
