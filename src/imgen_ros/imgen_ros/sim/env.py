@@ -110,6 +110,7 @@ class TaskEnv:
         noise = self.task.sample_corruption(rng) if self.task.noise != "off" else {}
         self.corruption = {n: np.asarray(noise.get(n, np.zeros(3)), dtype=float) for n in self.task.object_names}
         mujoco.mj_step(m, d, round(SETTLE_SECONDS / m.opt.timestep))
+        mujoco.mj_forward(m, d)
         d.time = 0.0
         self.step_count = 0
         self.revealed = False
@@ -127,6 +128,7 @@ class TaskEnv:
         self.target_pose = action_to_target_pose(a, self.eef_pose(), self.scale)
         self.set_gripper(1.0 if a[6] > 0.0 else -1.0)
         self.controller.track(self.target_pose, self.n_substeps)
+        mujoco.mj_forward(self.model, self.data)  # kinematics/contacts of the final state (restorable)
         self.step_count += 1
         self._update_channel()
         success = self.is_success()

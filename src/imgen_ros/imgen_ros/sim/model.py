@@ -78,7 +78,7 @@ def load_fr3_spec() -> mujoco.MjSpec:
                 geom.contype = 0  # mesh + tiny pads -> one box below (fewer, cheaper contacts)
                 geom.conaffinity = 0
             else:
-                geom.friction = [1.5, 0.02, 0.002]
+                geom.friction = [1.5, 0.05, 0.002]  # high torsional friction: long objects do not pivot
                 geom.condim = 4
                 geom.solref = [0.004, 1.0]
                 geom.solimp = [0.95, 0.99, 0.0005, 0.5, 2.0]
