@@ -49,7 +49,15 @@ def test_starts_in_hold_without_episode_and_waits_for_inputs():
     assert arb.mode == Mode.HOLD and arb.reason.startswith("waiting_for_")
     out = arb.hold_tick(10.01)
     assert out.command is not None and out.command.source == Source.SAFETY
-    assert not np.any(out.command.translation)
+    assert not np.any(out.command.translation) and out.command.gripper == -1.0
+
+
+def test_nothing_is_commanded_outside_an_episode():
+    arb, t = running()
+    arb.stop_episode(Event.SUCCESS, "done", t)
+    for _ in range(3):
+        t += DT
+        assert all(o.command is None for o in feed_all(arb, t))
 
 
 def test_policy_drives_then_takeover_and_handback():

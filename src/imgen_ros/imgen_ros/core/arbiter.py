@@ -19,7 +19,9 @@ Rules, re-evaluated on every input and on a fast timer (``update``):
 - Every mode change is an event: ->HUMAN TAKEOVER, ->POLICY HANDBACK, ->HOLD HOLD; episodes emit
   START and SUCCESS/FAILURE/ABORT.
 
-Every command leaving the arbiter passed ``SafetyFilter``; HOLD sends zero-delta commands.
+Every command leaving the arbiter passed ``SafetyFilter``; HOLD in an episode sends zero-delta
+commands with the last gripper command (episodes start open); outside episodes nothing is sent and
+the driver holds on its own.
 Times are seconds on one clock (the node's), arrival times for the watchdog.
 """
 
@@ -129,6 +131,7 @@ class Arbiter:
         self.episode_active = True
         self.task = task or self.config.task
         self.step = 0
+        self.safety.last_gripper = -1.0   # episodes start with the gripper open (as the policy assumes)
         self._forced_human = False
         self._operator_hold = None
         self._latched = None
@@ -203,9 +206,10 @@ class Arbiter:
         return out
 
     def hold_tick(self, now: float) -> Output:
-        """Periodic (20 Hz) tick: in HOLD, emit a hold command so the driver keeps a fresh command."""
+        """Periodic (20 Hz) tick: in HOLD during an episode, emit a hold command so the driver keeps a
+        fresh command. Outside episodes nothing is commanded (the driver holds on its own)."""
         out = self.update(now)
-        if self.mode == Mode.HOLD and out.command is None:
+        if self.mode == Mode.HOLD and self.episode_active and out.command is None:
             out.command = self._hold_command(now)
         return out
 
@@ -224,7 +228,7 @@ class Arbiter:
         if mode != previous and self.episode_active:
             event = {Mode.HUMAN: Event.TAKEOVER, Mode.POLICY: Event.HANDBACK, Mode.HOLD: Event.HOLD}[mode]
             out.events.append(self._event(event, reason))
-        if mode == Mode.HOLD and previous != Mode.HOLD:
+        if mode == Mode.HOLD and previous != Mode.HOLD and self.episode_active:
             out.command = self._hold_command(now)
         return out
 

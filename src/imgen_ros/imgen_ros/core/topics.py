@@ -30,6 +30,8 @@ TELEOP_COMMAND = "teleop/command"           # imgen_msgs/DeltaPoseCommand, teleo
 TELEOP_ENGAGED = "teleop/engaged"           # std_msgs/Bool, deadman/takeover, published with every teleop tick
 OBJECT_POSE = "object_pose"                 # imgen_msgs/ObjectPoseEstimate, what the robot believes (ICP / sim)
 OBJECT_POSE_TRUE = "object_pose/true"       # imgen_msgs/ObjectPoseEstimate, simulator ground truth only
+OBJECT_REVEALED = "object_pose/revealed"    # imgen_msgs/ObjectPoseEstimate, the observability channel (valid once
+                                            # contact revealed the object: full = true pose, partial = cue position)
 CONTROL_STATE = "control_state"             # imgen_msgs/ControlState
 EPISODE_EVENTS = "episode_events"           # imgen_msgs/EpisodeEvent
 # realsense-ros 4.x names (camera namespace "camera", camera name "camera").
@@ -45,6 +47,7 @@ QOS_CLASSES: dict[str, str] = {
     TELEOP_ENGAGED: "COMMAND",
     OBJECT_POSE: "STATE",
     OBJECT_POSE_TRUE: "STATE",
+    OBJECT_REVEALED: "STATE",
     CONTROL_STATE: "LATCHED",
     EPISODE_EVENTS: "EVENTS",
     DEPTH_IMAGE: "SENSOR",

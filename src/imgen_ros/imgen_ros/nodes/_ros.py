@@ -114,21 +114,24 @@ def declare_config(node: Node, cls: type[T], extra: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- main
-def run(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1) -> None:
-    """Init rclpy, spin the node (``threads`` > 1: multi-threaded executor), shut down cleanly on
-    SIGINT/SIGTERM."""
+def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | None = None,
+        threads: int = 1) -> None:
+    """Init rclpy, spin the node(s) ``make_node`` returns (``threads`` > 1: multi-threaded executor),
+    shut down cleanly on SIGINT/SIGTERM (each node's optional ``close()`` runs first)."""
     rclpy.init(args=args if args is not None else sys.argv)
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    node = None
+    nodes: list[Node] = []
     try:
-        node = make_node()
+        made = make_node()
+        nodes = [made] if isinstance(made, Node) else list(made)
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             close = getattr(node, "close", None)
             if close is not None:
                 close()

@@ -1,0 +1,274 @@
+"""sim_node: the MuJoCo world standing in for the FR3 and the D415 (world logic: graph.sim_world).
+
+Executes ``robot/command`` through the ``sim`` robot driver (robot.sim.SimDriver) at 20 Hz (a short
+queue absorbs timer phase jitter; no fresh command -> the robot holds), publishes ``robot_state``
+(50 Hz), the believed cube pose on ``object_pose`` (30 Hz; the estimator's stand-in, turn off with
+``publish_observed_pose: false`` when cube_pose_estimator runs on the depth stream), the ground
+truth on ``object_pose/true``, the observability channel on ``object_pose/revealed`` and, with
+``depth_rate_hz`` > 0, the simulated D415 depth image + camera_info on realsense-ros' topics.
+``sim/reset`` (StartEpisode: task, seed) samples a new scene; on success or at the horizon it ends
+the running episode through the arbiter's ``stop_episode``; ``auto_episodes`` > 0 runs that many
+episodes back to back (reset, start, wait for the end). Runtime parameters ``fault.*`` inject
+faults for tests (NaN pose, frozen pose/camera/robot state). With ``simulated_human: true`` the
+process also runs the simulated human teleop (nodes.sim_human_teleop) on the same world.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent, ObjectPoseEstimate, RobotState
+from imgen_msgs.srv import StartEpisode, StopEpisode
+from imgen_ros.core import topics
+from imgen_ros.core.command import DeltaCommand
+from imgen_ros.core.pose import make_pose, pose_from_pos_quat
+from imgen_ros.graph.sim_world import gripper_qpos, make_world, revealed_estimate
+from imgen_ros.nodes._ros import command_from_msg, declare_config, pose_to_msg, qos, run
+from imgen_ros.robot.sim import SimDriver
+
+FAULTS = ("nan_pose", "freeze_pose", "freeze_camera", "freeze_robot_state")
+TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
+
+
+@dataclass(frozen=True)
+class SimNodeConfig:
+    task: str = "block_grasp"
+    noise: str = "off"
+    observability: str = "full"
+    seed: int = 0
+    step_rate_hz: float = 20.0
+    state_rate_hz: float = 50.0
+    pose_rate_hz: float = 30.0
+    depth_rate_hz: float = 0.0
+    publish_observed_pose: bool = True
+    command_timeout_s: float = 0.15
+    end_episodes: bool = True
+    auto_episodes: int = 0
+    episode_gap_s: float = 1.0
+    simulated_human: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "command_timeout_s", "episode_gap_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"sim_node: {name} must be > 0, got {getattr(self, name)}")
+        if self.depth_rate_hz < 0 or self.auto_episodes < 0:
+            raise ValueError("sim_node: depth_rate_hz and auto_episodes must be >= 0")
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim_node", **kwargs)
+        self.config = cfg = declare_config(self, SimNodeConfig, {f"fault.{f}": False for f in FAULTS})
+        self.faults = dict.fromkeys(FAULTS, False)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.env, self.camera = make_world(cfg.task, cfg.noise, cfg.observability, cfg.depth_rate_hz > 0)
+        self.driver = SimDriver(self.env)
+        self.driver.start()
+        self.driver.reset(cfg.seed)
+        self.group = MutuallyExclusiveCallbackGroup()   # every touch of the world is serialized
+        self.queue: deque[tuple[float, DeltaCommand]] = deque(maxlen=2)
+        self.episode_id = 0
+        self.episode_active = False
+        self.episode_steps = 0
+        self.ending = False
+        self.auto_done = 0
+        self.auto_state = "idle" if cfg.auto_episodes else "off"
+        self.auto_next_t = 0.0
+        self.last_result: dict = {}
+        g = self.group
+        self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
+        self.pose_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE, qos(topics.OBJECT_POSE))
+        self.true_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE_TRUE, qos(topics.OBJECT_POSE_TRUE))
+        self.revealed_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_REVEALED,
+                                                  qos(topics.OBJECT_REVEALED))
+        self.depth_pub = self.create_publisher(Image, topics.DEPTH_IMAGE, qos(topics.DEPTH_IMAGE))
+        self.info_pub = self.create_publisher(CameraInfo, topics.DEPTH_INFO, qos(topics.DEPTH_INFO))
+        self.create_subscription(DeltaPoseCommand, topics.ROBOT_COMMAND, self._on_command, qos(topics.ROBOT_COMMAND),
+                                 callback_group=g)
+        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_event, qos(topics.EPISODE_EVENTS),
+                                 callback_group=g)
+        self.create_service(StartEpisode, topics.SIM_RESET, self._on_reset, callback_group=g)
+        self.stop_client = self.create_client(StopEpisode, topics.STOP_EPISODE, callback_group=g)
+        self.start_client = self.create_client(StartEpisode, topics.START_EPISODE, callback_group=g)
+        self.create_timer(1.0 / cfg.step_rate_hz, self._step, callback_group=g)
+        self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state, callback_group=g)
+        self.create_timer(1.0 / cfg.pose_rate_hz, self._publish_poses, callback_group=g)
+        if self.camera is not None:
+            self.create_timer(1.0 / cfg.depth_rate_hz, self._publish_depth, callback_group=g)
+        self.get_logger().info(f"sim world {cfg.task} (noise {cfg.noise}, observability {cfg.observability}, "
+                               f"seed {cfg.seed}, depth {'on' if self.camera else 'off'})")
+
+    # ---------------------------------------------------------------- parameters / faults
+    def _on_parameters(self, params) -> SetParametersResult:
+        for p in params:
+            if p.name.startswith("fault."):
+                name = p.name.removeprefix("fault.")
+                if name not in FAULTS:
+                    return SetParametersResult(successful=False, reason=f"unknown fault {name}; known: {FAULTS}")
+                self.faults[name] = bool(p.value)
+                self.get_logger().warning(f"fault {name} = {bool(p.value)}")
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------- commands and stepping
+    def _on_command(self, msg: DeltaPoseCommand) -> None:
+        self.queue.append((time.monotonic(), command_from_msg(msg)))
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        while self.queue and now - self.queue[0][0] > self.config.command_timeout_s:
+            self.queue.popleft()
+        if self.queue:
+            _, command = self.queue.popleft()
+            if not command.is_finite():
+                self.get_logger().error("refusing a non-finite command (the arbiter should never send one)")
+                self.driver.hold()
+            else:
+                self.driver.execute(command)
+        else:
+            self.driver.hold()
+        _, _, _, info = self.driver.last_step
+        self.last_result = info
+        if self.episode_active:
+            self.episode_steps += 1
+            if info.get("success") and not self.ending:
+                self._end_episode(EpisodeEvent.EVENT_SUCCESS, "task_success")
+            elif self.episode_steps >= self.env.horizon and not self.ending:
+                self._end_episode(EpisodeEvent.EVENT_FAILURE, "horizon")
+        self._auto_tick(now)
+
+    def _end_episode(self, outcome: int, reason: str) -> None:
+        if not self.config.end_episodes:
+            return
+        self.ending = True
+        self.stop_client.call_async(StopEpisode.Request(outcome=outcome, reason=reason))
+
+    def _on_event(self, msg: EpisodeEvent) -> None:
+        if msg.event == EpisodeEvent.EVENT_START:
+            self.episode_id, self.episode_active, self.episode_steps, self.ending = msg.episode_id, True, 0, False
+        elif msg.event in TERMINAL and msg.episode_id == self.episode_id:
+            self.episode_active = False
+            if self.auto_state == "running":
+                self.auto_state, self.auto_next_t = "gap", time.monotonic() + self.config.episode_gap_s
+
+    def _on_reset(self, request: StartEpisode.Request, response: StartEpisode.Response):
+        if request.task and request.task != self.config.task:
+            response.success = False
+            response.message = f"this world simulates {self.config.task!r}, not {request.task!r}"
+            return response
+        self.reset_world(request.seed)
+        response.success, response.episode_id = True, self.episode_id
+        response.message = f"{self.config.task} scene reset with seed {request.seed}"
+        return response
+
+    def reset_world(self, seed: int) -> None:
+        self.queue.clear()
+        self.driver.reset(seed)
+        if self.camera is not None:
+            self.camera.seed(seed)
+        self._publish_state()
+        self._publish_poses()
+
+    # ---------------------------------------------------------------- automatic episodes
+    def _auto_tick(self, now: float) -> None:
+        if self.auto_state == "idle" or (self.auto_state == "gap" and now >= self.auto_next_t):
+            if self.auto_done >= self.config.auto_episodes:
+                self.auto_state = "done"
+                self.get_logger().info(f"ran {self.auto_done} automatic episodes")
+                return
+            if not self.start_client.service_is_ready():
+                return
+            self.reset_world(self.config.seed + self.auto_done)
+            self.auto_done += 1
+            self.auto_state = "running"
+            self.start_client.call_async(StartEpisode.Request(task=self.config.task,
+                                                              seed=self.config.seed + self.auto_done - 1))
+
+    # ---------------------------------------------------------------- publishing
+    def _publish_state(self) -> None:
+        if self.faults["freeze_robot_state"]:
+            return
+        state = self.driver.read_state()
+        msg = RobotState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = topics.BASE_FRAME
+        msg.joint_positions = [float(v) for v in state.joint_positions]
+        msg.joint_velocities = [float(v) for v in state.joint_velocities]
+        msg.tcp_pose = pose_to_msg(state.tcp_pose)
+        msg.gripper_qpos = [float(v) for v in gripper_qpos(self.env)]
+        msg.gripper_width = float(state.gripper_width)
+        self.state_pub.publish(msg)
+
+    def _estimate(self, name: str, pose, valid: bool = True) -> ObjectPoseEstimate:
+        msg = ObjectPoseEstimate(object_id=name, valid=valid, fit_rmse=0.0, fitness=1.0)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = topics.BASE_FRAME
+        msg.pose = pose_to_msg(pose)
+        return msg
+
+    def _publish_poses(self) -> None:
+        for name, pose in self.env.object_poses().items():
+            self.true_pub.publish(self._estimate(name, pose))
+        if self.config.publish_observed_pose and not (self.faults["freeze_pose"] or self.faults["freeze_camera"]):
+            for name, pose in self.env.object_poses(observed=True).items():
+                msg = self._estimate(name, pose)
+                if self.faults["nan_pose"]:
+                    msg.pose.position.x = float("nan")
+                self.pose_pub.publish(msg)
+        revealed = revealed_estimate(self.env)
+        name = self.env.task.object_names[0]
+        if revealed is None:
+            self.revealed_pub.publish(self._estimate(name, make_pose(np.zeros(3)), valid=False))
+        else:
+            self.revealed_pub.publish(self._estimate(name, pose_from_pos_quat(revealed.position, revealed.quat_xyzw)))
+
+    def _publish_depth(self) -> None:
+        if self.faults["freeze_camera"] or self.camera is None:
+            return
+        frame = self.camera.capture(self.env.data)
+        stamp = self.get_clock().now().to_msg()
+        info = frame.info
+        z16 = frame.to_z16()
+        image = Image(height=info.height, width=info.width, encoding="16UC1", is_bigendian=0, step=info.width * 2)
+        image.header.stamp, image.header.frame_id = stamp, info.frame_id
+        image.data = z16.tobytes()
+        cam = CameraInfo(height=info.height, width=info.width, distortion_model=info.distortion_model)
+        cam.header.stamp, cam.header.frame_id = stamp, info.frame_id
+        cam.d = [float(v) for v in info.d]
+        cam.k = [float(v) for v in info.k.reshape(-1)]
+        cam.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        cam.p = [float(v) for v in info.p.reshape(-1)]
+        self.depth_pub.publish(image)
+        self.info_pub.publish(cam)
+
+    def close(self) -> None:
+        if self.camera is not None:
+            self.camera.close()
+        self.driver.close()
+        self.env.close()
+
+
+def make_nodes() -> list[Node]:
+    """The sim process: the world, plus the simulated human teleop on the same world if configured."""
+    sim = SimNode()
+    nodes: list[Node] = [sim]
+    if sim.config.simulated_human:
+        from imgen_ros.nodes.sim_human_teleop import SimHumanTeleop
+
+        nodes.append(SimHumanTeleop(sim.env, callback_group=sim.group))
+    return nodes
+
+
+def main(args: list[str] | None = None) -> None:
+    run(make_nodes, args, threads=2)
+
+
+if __name__ == "__main__":
+    main()
