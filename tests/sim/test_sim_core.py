@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import mujoco
 import numpy as np
 import pytest
-
 from imgen_ros.core.action import target_pose_to_action
 from imgen_ros.core.pose import axisangle_to_matrix, pose_distance, pose_inv
 from imgen_ros.sim import TASK_NAMES, make_env
@@ -64,7 +64,7 @@ def test_single_step_moves_most_of_the_delta(envs):
     env.step(action)
     moved = env.eef_pose()[:3, 3] - start
     np.testing.assert_allclose(moved, [0.01, 0.0, -0.01], atol=0.004)
-    np.testing.assert_allclose(env.target_pose[:3, 3], start + [0.01, 0.0, -0.01], atol=1e-9)
+    np.testing.assert_allclose(env.target_pose[:3, 3], start + np.array([0.01, 0.0, -0.01]), atol=1e-9)
 
 
 @pytest.mark.parametrize("task", ["nut_insertion", "two_piece_assembly"])
@@ -122,7 +122,7 @@ def test_insertion_success_needs_alignment_and_depth(envs, task):
     for offset, expected in (((0.0, 0.0, z_inserted), True), ((0.02, 0.0, z_inserted), False),
                              ((0.0, 0.0, 0.15), False)):
         set_free_pose(env, env.task.held, target + np.array(offset), np.array([1.0, 0, 0, 0]))
-        import mujoco
+
         mujoco.mj_forward(env.model, env.data)
         assert env.is_success() is expected, offset
 
@@ -133,7 +133,7 @@ def test_block_grasp_success_needs_a_lift_in_closed_fingers(envs):
     assert not env.is_success()
     cube = env.body_pose("cube")[:3, 3]
     set_free_pose(env, "cube", cube + np.array([0.0, 0.0, 0.1]), np.array([1.0, 0, 0, 0]))
-    import mujoco
+
     mujoco.mj_forward(env.model, env.data)
     assert not env.is_success()  # lifted but not held
 
