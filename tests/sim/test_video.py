@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mujoco
@@ -113,3 +114,22 @@ def test_add_border_does_not_modify_input() -> None:
     frame = np.zeros((32, 32, 3), dtype=np.uint8)
     out = add_border(frame, (255, 0, 0), width=2)
     assert frame.sum() == 0 and tuple(out[0, 0]) == (255, 0, 0) and tuple(out[16, 16]) == (0, 0, 0)
+
+
+def test_cli_sim_video_writes_an_mp4_and_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from imgen_ros.cli.main import main
+
+    out = tmp_path / "coffee.mp4"
+    rc = main(["sim", "video", "--task", "coffee", "--policy", "expert", "--noise", "off", "--episodes", "1",
+               "--seed", "7", "--out", str(out), "--width", "160", "--height", "128", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["episodes"] == 1 and summary["successes"] == 1
+    frames = read_video_frames(out)
+    assert len(frames) == summary["frames"] and frames[0].shape == (128, 160, 3)
+    for bad, message in ((["--task", "nope"], "valid tasks"),
+                         (["--task", "coffee", "--policy", "robot"], "valid policies"),
+                         (["--task", "coffee", "--camera", "wrist"], "available"),
+                         (["--task", "coffee", "--width", "100"], "multiples of 16")):
+        assert main(["sim", "video", *bad, "--out", str(tmp_path / "x.mp4")]) == 2
+        assert message in capsys.readouterr().err

@@ -14,6 +14,8 @@ import imageio.v2 as imageio
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.sim.cameras import OffscreenRenderer
+
 HUMAN_BORDER_RGB = (220, 30, 30)
 SUCCESS_BORDER_RGB = (30, 180, 60)
 
@@ -99,17 +101,25 @@ class EpisodeResult:
 
 
 def record_episode(env: _Env, policy: _Policy, seed: int, writer: VideoWriter, camera: str,
-                   width: int, height: int, frame_every: int = 1, hold_last_s: float = 0.5) -> EpisodeResult:
+                   width: int, height: int, frame_every: int = 1, hold_last_s: float = 0.5,
+                   renderer: OffscreenRenderer | None = None) -> EpisodeResult:
     """Run one episode of ``policy`` in ``env`` and append its frames to ``writer``.
 
-    Every ``frame_every``-th control step is rendered. The last frame is held for ``hold_last_s``
-    seconds with a green border on success.
+    Every ``frame_every``-th control step is rendered, by ``renderer`` from ``env.data`` when given
+    (shadows off: ~4x faster on llvmpipe), else by ``env.render``. The last frame is held for
+    ``hold_last_s`` seconds with a green border on success.
     """
     if frame_every < 1:
         raise ValueError(f"frame_every must be >= 1, got {frame_every}")
+
+    def render() -> NDArray[np.uint8]:
+        if renderer is not None:
+            return renderer.rgb(env.data, camera, width, height)  # type: ignore[attr-defined]
+        return env.render(camera, width, height)
+
     obs = env.reset(seed)
     policy.reset()
-    frame = env.render(camera, width, height)
+    frame = render()
     writer.append(frame)
     success, steps, human_steps = False, 0, 0
     for step in range(env.horizon):
@@ -120,7 +130,7 @@ def record_episode(env: _Env, policy: _Policy, seed: int, writer: VideoWriter, c
         steps = step + 1
         success = bool(info.get("success", False))
         if steps % frame_every == 0 or done:
-            frame = env.render(camera, width, height)
+            frame = render()
             writer.append(add_border(frame, HUMAN_BORDER_RGB) if intervening else frame)
         if done:
             break
