@@ -73,5 +73,8 @@ def depth_to_points(depth_m: NDArray, intrinsics: PinholeIntrinsics, mask: NDArr
 
 
 def transform_points(points: NDArray, pose: Pose) -> NDArray[np.float64]:
-    """Apply a 4x4 transform to (N, 3) points."""
-    return np.asarray(points, dtype=float) @ pose[:3, :3].T + pose[:3, 3]
+    """Apply a 4x4 transform to (N, 3) points (element-wise: no BLAS call, whose thread pool is slow
+    to wake on a loaded machine)."""
+    p = np.asarray(points, dtype=float)
+    r, t = pose[:3, :3], pose[:3, 3]
+    return p[:, 0:1] * r[:, 0] + p[:, 1:2] * r[:, 1] + p[:, 2:3] * r[:, 2] + t

@@ -44,7 +44,7 @@ class Reason(StrEnum):
     NONFINITE_DEPTH = "nonfinite_depth"             # too many NaN/Inf pixels: the image is corrupt
     NO_VALID_DEPTH = "no_valid_depth"               # no pixel within the depth range
     EMPTY_CROP = "empty_crop"                       # nothing inside the workspace box
-    TOO_FEW_POINTS = "too_few_points"               # too few object points after plane removal/clustering
+    TOO_FEW_POINTS = "too_few_points"               # no cube-sized cluster with enough points above the table
     LOW_FITNESS = "low_fitness"                     # the cube model explains too few points
     HIGH_RMSE = "high_rmse"                         # inliers too far from the model surface
     NONFINITE_POSE = "nonfinite_pose"               # ICP produced NaN/Inf
@@ -102,6 +102,7 @@ class CubePoseEstimatorConfig:
     min_height_above_plane_m: float = 0.005
     cluster_eps_m: float = 0.01
     min_object_points: int = 30
+    max_cluster_extent_factor: float = 1.25  # clusters wider than this x the cube diagonal are not the cube
     model_spacing_m: float = 0.0025
     icp_distances_m: tuple[float, ...] = (0.015, 0.005)
     icp_max_iterations: int = 30
@@ -205,27 +206,44 @@ class CubePoseEstimator:
         if len(points) == 0:
             return self._reject(Reason.EMPTY_CROP, f"none of {int(mask.sum())} depth points lies in the workspace box "
                                 f"{cfg.workspace_min}..{cfg.workspace_max} (check the extrinsics)")
-        object_points = self._object_points(points)
+        object_points, why = self._object_points(points)
         if len(object_points) < cfg.min_object_points:
-            return self._reject(Reason.TOO_FEW_POINTS, f"{len(object_points)} object points after plane removal and "
-                                f"clustering (need {cfg.min_object_points})", num_points=len(object_points))
+            return self._reject(Reason.TOO_FEW_POINTS, why, num_points=len(object_points))
         return self._fit(object_points, T_base_cam[:3, 3], stamp_s)
 
-    def _object_points(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Points above the table plane (voxel-downsampled), largest cluster."""
+    def _object_points(self, points: NDArray[np.float64]) -> tuple[NDArray[np.float64], str]:
+        """Points above the table plane (voxel-downsampled) of the cube-sized cluster: nearest the last
+        accepted estimate when there is one, else the largest. Clusters wider than
+        ``max_cluster_extent`` (the arm, the hand, a cube merged with the fingers) are not the cube.
+        Returns the points and, when there are none, why."""
         cfg = self.config
         points = self._remove_table(points)
         if len(points) < cfg.min_object_points:
-            return points
+            return points, f"{len(points)} points above the table"
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
         if cfg.voxel_size_m > 0:
             cloud = cloud.voxel_down_sample(cfg.voxel_size_m)
         points = np.asarray(cloud.points)
         labels = np.asarray(cloud.cluster_dbscan(cfg.cluster_eps_m, min_points=4))
-        if labels.size == 0 or labels.max() < 0:
-            return points[:0]
-        largest = np.bincount(labels[labels >= 0]).argmax()
-        return points[labels == largest]
+        limit = cfg.max_cluster_extent_factor * cfg.cube_size_m * math.sqrt(3.0)
+        candidates, too_wide = [], 0
+        for label in range(int(labels.max()) + 1 if labels.size else 0):
+            cluster = points[labels == label]
+            if len(cluster) < cfg.min_object_points:
+                continue
+            if float(np.max(np.ptp(cluster, axis=0))) > limit:
+                too_wide += 1
+                continue
+            candidates.append(cluster)
+        if not candidates:
+            return points[:0], (f"no cube-sized cluster of >= {cfg.min_object_points} points "
+                                f"({too_wide} wider than {limit * 1000:.0f} mm)")
+        previous = self.gate.last_accepted
+        if previous is not None:
+            best = min(candidates, key=lambda c: float(np.linalg.norm(c.mean(axis=0) - previous[:3, 3])))
+        else:
+            best = max(candidates, key=len)
+        return best, ""
 
     def _remove_table(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
         """Drop the dominant near-horizontal plane wider than ``plane_min_extent_m`` (the table; a cube

@@ -40,6 +40,11 @@ class TemporalGate:
         self._candidate: Pose | None = None
         self._candidate_count = 0
 
+    @property
+    def last_accepted(self) -> Pose | None:
+        """The last accepted pose (None after reset)."""
+        return self._accepted
+
     def _close(self, a: Pose, b: Pose) -> bool:
         return (float(np.linalg.norm(a[:3, 3] - b[:3, 3])) <= self.config.max_jump_m
                 and symmetric_rotation_error(a[:3, :3], b[:3, :3]) <= self.config.max_jump_rad)
