@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from imgen_ros.data import ACTION_MODE_HUMAN, DatasetReader, validate_dataset
 from imgen_ros.datagen.episodes import GenerationParams
+from imgen_ros.datagen.executors import non_loopback_interfaces
 from imgen_ros.datagen.job import GenerationJob
 from imgen_ros.datagen.journal import journal_path, read_journal
 from imgen_ros.datagen.runner import RunOptions, run_generation
@@ -166,6 +167,15 @@ def test_mimicgen_from_source_demos(source_demos, tmp_path):
             assert ep.datagen_info["object_poses/cube"].shape == (ep.num_samples, 4, 4)
 
 
+def test_local_ray_refused_outside_a_private_netns(source_interventions, tmp_path, monkeypatch):
+    if not non_loopback_interfaces():
+        pytest.skip("inside a private network namespace: a local Ray instance is allowed here")
+    monkeypatch.delenv("IMGEN_RAY_ALLOW_NETWORK", raising=False)
+    with pytest.raises(RuntimeError, match="private network namespace"):
+        run_generation(_imgen_job(source_interventions), tmp_path / "r.hdf5",
+                       RunOptions(n=2, workers=2, executor="ray", progress=False))
+
+
 def test_cli_errors_are_specific(source_demos, tmp_path):
     from imgen_ros.cli.main import main
 
@@ -181,6 +191,8 @@ def test_cli_errors_are_specific(source_demos, tmp_path):
 
 @pytest.mark.slow
 def test_ray_executor_matches_local(source_interventions, tmp_path):
+    if non_loopback_interfaces():
+        pytest.skip("a local Ray instance listens on all interfaces: run in a private netns (scripts/netns-run)")
     a, b = tmp_path / "local.hdf5", tmp_path / "ray.hdf5"
     job = _imgen_job(source_interventions)
     run_generation(job, a, RunOptions(n=6, workers=2, progress=False))

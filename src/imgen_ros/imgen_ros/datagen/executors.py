@@ -87,8 +87,30 @@ class ProcessExecutor:
         self._futures.clear()
 
 
+RAY_ALLOW_NETWORK_ENV = "IMGEN_RAY_ALLOW_NETWORK"
+
+
+def non_loopback_interfaces() -> list[str]:
+    """Network interfaces other than loopback in this process's network namespace.
+
+    Read from /proc/self/net/dev (per namespace); /sys/class/net shows the host's interfaces
+    inside an ``unshare --net`` namespace because sysfs is not remounted there.
+    """
+    try:
+        lines = open("/proc/self/net/dev").read().splitlines()[2:]
+    except OSError:
+        return []
+    return sorted(n for n in (line.split(":", 1)[0].strip() for line in lines) if n and n != "lo")
+
+
 class RayExecutor:
-    """Attempts as Ray tasks; ``address=None`` starts a private local instance bound to 127.0.0.1."""
+    """Attempts as Ray tasks on a cluster (``address``) or a local instance (``address=None``).
+
+    A local instance gets ``_node_ip_address=127.0.0.1``, no dashboard and usage stats off, but
+    Ray's gRPC servers (GCS, raylet, workers) still listen on all interfaces; so a local instance is
+    only started inside a private network namespace (``scripts/netns-run``) unless
+    ``IMGEN_RAY_ALLOW_NETWORK=1`` says listening on the machine's interfaces is acceptable.
+    """
 
     def __init__(self, job: GenerationJob, workers: int, address: str | None = None) -> None:
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -98,6 +120,12 @@ class RayExecutor:
         self.job = job
         self.workers = workers
         self._owns = not ray.is_initialized()
+        exposed = non_loopback_interfaces()
+        if self._owns and address is None and exposed and os.environ.get(RAY_ALLOW_NETWORK_ENV) != "1":
+            raise RuntimeError(
+                f"a local Ray instance would listen on every interface ({', '.join(exposed)}): its gRPC servers "
+                "ignore the 127.0.0.1 node address. Run inside a private network namespace (scripts/netns-run), "
+                f"pass --address of an existing cluster, or set {RAY_ALLOW_NETWORK_ENV}=1 to accept it")
         if self._owns:
             kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
                                       "_node_ip_address": "127.0.0.1"}
