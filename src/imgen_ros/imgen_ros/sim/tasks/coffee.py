@@ -1,7 +1,7 @@
 """Coffee: put the coffee pod held in the hand into the machine's narrow pod holder and release it.
 
 The machine (a mocap body: base plate, column with a head, and a cup-shaped pod holder on an arm)
-is sampled in a 10 x 10 cm region (x 0.48..0.58, y -0.05..0.05), yaw fixed (facing the robot).
+is sampled in a 10 x 10 cm region to the robot's left (x 0.48..0.58, y 0.08..0.18), yaw fixed.
 The pod (a 4 cm cylinder, 2 cm radius) starts held top-down in the closed gripper. The holder's
 bore is 2.3 cm in radius (3 mm clearance), 1.4 cm deep. Noise: the observed machine position is
 off by a radial 2-4 cm (``corruption.radial_noise``), so the naive insertion lands the pod on the
@@ -27,7 +27,7 @@ from imgen_ros.sim.task import ContactChannel, Pose, SubtaskSpec, Task, Waypoint
 from imgen_ros.sim.tasks.common import add_mocap_body, place_in_hand, set_mocap_pose, top_down
 
 REGION_X = (0.48, 0.58)
-REGION_Y = (-0.05, 0.05)
+REGION_Y = (0.08, 0.18)
 NOISE_RADIUS = (0.02, 0.04)
 
 POD_RADIUS = 0.02
