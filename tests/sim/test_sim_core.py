@@ -7,7 +7,7 @@ import json
 import mujoco
 import numpy as np
 import pytest
-from imgen_ros.core.action import target_pose_to_action
+from imgen_ros.core.action import DEFAULT_SCALE, target_pose_to_action
 from imgen_ros.core.pose import axisangle_to_matrix, pose_distance, pose_inv
 from imgen_ros.sim import TASK_NAMES, make_env
 from imgen_ros.sim.corruption import block_grasp_noise, box_noise_with_minimum, radial_noise
@@ -303,3 +303,19 @@ def test_cli_rollout_json_and_errors(capsys):
     assert "block_grasp" in capsys.readouterr().err
     assert main(["sim", "rollout", "--task", "block_grasp", "--policy", "robot"]) == 2
     assert "expert, human" in capsys.readouterr().err
+
+
+def test_fast_target_pose_matches_the_core_action_math():
+    from imgen_ros.core.action import action_to_target_pose
+    from imgen_ros.sim.env import action_target_pose
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        current = np.eye(4)
+        current[:3, :3] = axisangle_to_matrix(rng.uniform(-2, 2, 3))
+        current[:3, 3] = rng.uniform(-1, 1, 3)
+        action = rng.uniform(-1.3, 1.3, 7)
+        if rng.random() < 0.1:
+            action[3:6] = 0.0
+        np.testing.assert_allclose(action_target_pose(action, current, DEFAULT_SCALE),
+                                   action_to_target_pose(action, current, DEFAULT_SCALE), atol=1e-12)

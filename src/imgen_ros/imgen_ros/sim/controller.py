@@ -54,26 +54,33 @@ class PoseController:
         self.nullspace_gain = nullspace_gain
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
+        self._eye7 = np.eye(7)
+        self._diag6 = np.diag_indices(6)
 
     def solve_ik(self, target: NDArray, q_start: NDArray) -> NDArray:
-        """Joint angles (7,) placing the TCP at ``target`` (4x4), from ``q_start`` by DLS iterations."""
+        """Joint angles (7,) placing the TCP at ``target`` (4x4), from ``q_start`` by DLS iterations.
+
+        A further iteration is only taken while the previous correction was large (> 5 mm or
+        0.05 rad), where the linearization error matters."""
         m, s = self.model, self._scratch
         q = q_start.copy()
+        err = np.empty(6)
+        eye7 = self._eye7
         for _ in range(self.iterations):
             s.qpos[self.qpos_ids] = q
             mujoco.mj_kinematics(m, s)
             mujoco.mj_comPos(m, s)
-            err = np.empty(6)
             err[:3] = target[:3, 3] - s.site_xpos[self.site_id]
             err[3:] = rotation_error(target[:3, :3], s.site_xmat[self.site_id].reshape(3, 3))
             mujoco.mj_jacSite(m, s, self._jacp, self._jacr, self.site_id)
             jac = np.vstack([self._jacp[:, self.dof_ids], self._jacr[:, self.dof_ids]])
             jjt = jac @ jac.T
-            jjt[np.diag_indices(6)] += self.damping2
-            pinv = jac.T @ np.linalg.inv(jjt)
-            dq = pinv @ err
-            dq += (np.eye(7) - pinv @ jac) @ (self.nullspace_gain * (HOME_Q - q))
+            jjt[self._diag6] += self.damping2
+            pinv = np.linalg.solve(jjt, jac).T
+            dq = pinv @ err + (eye7 - pinv @ jac) @ (self.nullspace_gain * (HOME_Q - q))
             q = np.clip(q + dq, self.q_min, self.q_max)
+            if err[:3] @ err[:3] < 0.005 ** 2 and err[3:] @ err[3:] < 0.05 ** 2:
+                break
         return q
 
     def set_target(self, target: NDArray) -> NDArray:

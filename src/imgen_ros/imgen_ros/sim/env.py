@@ -13,14 +13,14 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.core.action import CONTROL_DT, DEFAULT_SCALE, ActionScale, action_to_target_pose, validate_action
+from imgen_ros.core.action import CONTROL_DT, DEFAULT_SCALE, ActionScale, action_to_delta, validate_action
 from imgen_ros.sim.contacts import BodyGeoms, contact_positions, in_contact
 from imgen_ros.sim.controller import PoseController
 from imgen_ros.sim.model import FINGER_JOINTS, HOME_Q, load_fr3_spec
 from imgen_ros.sim.task import Pose, Task
 
 OBSERVABILITY_MODES = ("full", "partial", "none")
-SETTLE_SECONDS = 0.3
+SETTLE_SECONDS = 0.2
 _QUAT_BUF = np.empty(4)
 
 
@@ -29,6 +29,24 @@ def mat_to_quat_xyzw(rot: NDArray) -> NDArray[np.float64]:
     mujoco.mju_mat2Quat(_QUAT_BUF, np.ascontiguousarray(rot, dtype=float).reshape(-1))
     q = _QUAT_BUF if _QUAT_BUF[0] >= 0 else -_QUAT_BUF
     return np.array([q[1], q[2], q[3], q[0]])
+
+
+def action_target_pose(action: NDArray, current: Pose, scale: ActionScale) -> Pose:
+    """``imgen_ros.core.action.action_to_target_pose`` computed with MuJoCo's quaternion routines
+    (same result to ~1e-15, ~10x faster than scipy on this hot path; tested against it)."""
+    dpos, drot, _ = action_to_delta(action, scale)
+    angle = float(np.sqrt(drot @ drot))
+    target = np.eye(4)
+    target[:3, 3] = current[:3, 3] + dpos
+    if angle < 1e-12:
+        target[:3, :3] = current[:3, :3]
+        return target
+    quat = np.empty(4)
+    mujoco.mju_axisAngle2Quat(quat, drot / angle, angle)
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, quat)
+    target[:3, :3] = rot.reshape(3, 3) @ current[:3, :3]
+    return target
 
 
 class TaskEnv:
@@ -125,7 +143,7 @@ class TaskEnv:
 
     def step(self, action: NDArray) -> tuple[dict[str, NDArray[np.float64]], float, bool, dict[str, Any]]:
         a = validate_action(action)
-        self.target_pose = action_to_target_pose(a, self.eef_pose(), self.scale)
+        self.target_pose = action_target_pose(a, self.eef_pose(), self.scale)
         self.set_gripper(1.0 if a[6] > 0.0 else -1.0)
         self.controller.track(self.target_pose, self.n_substeps)
         mujoco.mj_forward(self.model, self.data)  # kinematics/contacts of the final state (restorable)
@@ -244,7 +262,7 @@ class TaskEnv:
         eef = self.eef_pose()
         if action is not None:
             a = validate_action(action)
-            target = action_to_target_pose(a, eef, self.scale)
+            target = action_target_pose(a, eef, self.scale)
             grip = 1.0 if a[6] > 0 else -1.0
         else:
             target, grip = self.target_pose.copy(), self.gripper_command
