@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,9 +19,17 @@ import yaml
 T = TypeVar("T")
 
 
+def _representable(tp: Any) -> bool:
+    """Scalars, tuples of scalars and nested dataclasses map to ROS parameters; dicts/lists do not."""
+    if _is_dataclass_type(tp) or tp in (bool, int, float, str):
+        return True
+    return typing.get_origin(tp) is tuple
+
+
 def _field_types(cls: type) -> dict[str, Any]:
+    """init fields that can be parameters (others, e.g. dict key maps, keep their defaults)."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init and _representable(hints[f.name])}
 
 
 def _is_dataclass_type(tp: Any) -> bool:
@@ -73,9 +81,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     return value
 
 
-def build_config(cls: type[T], values: Mapping[str, Any], source: str = "parameters", prefix: str = "") -> T:
-    """Instantiate ``cls`` from dotted ``values`` (missing keys keep defaults; unknown keys raise)."""
-    known = set(flat_defaults(cls, prefix))
+def build_config(cls: type[T], values: Mapping[str, Any], source: str = "parameters", prefix: str = "",
+                 extra: Iterable[str] = ()) -> T:
+    """Instantiate ``cls`` from dotted ``values`` (missing keys keep defaults; unknown keys raise,
+    except the node-level names in ``extra``)."""
+    known = set(flat_defaults(cls, prefix)) | set(extra)
     unknown = sorted(k for k in values if k.startswith(prefix) and k not in known)
     if unknown and not prefix:
         raise ValueError(f"{source}: unknown parameter(s) {unknown}; known: {sorted(known)}")
@@ -122,6 +132,7 @@ def read_ros_params(path: str | Path, node_name: str) -> dict[str, Any]:
     return out
 
 
-def load_config(cls: type[T], path: str | Path, node_name: str) -> T:
-    """``cls`` built from the ``node_name`` (and ``/**``) section of a parameter file."""
-    return build_config(cls, read_ros_params(path, node_name), source=str(path))
+def load_config(cls: type[T], path: str | Path, node_name: str, extra: Iterable[str] = ()) -> T:
+    """``cls`` built from the ``node_name`` (and ``/**``) section of a parameter file; ``extra`` names
+    node-level parameters that are not part of ``cls``."""
+    return build_config(cls, read_ros_params(path, node_name), source=str(path), extra=extra)

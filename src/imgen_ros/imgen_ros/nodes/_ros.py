@@ -4,6 +4,7 @@ typed configs from ROS parameters, and a main() runner with a clean shutdown.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -99,6 +100,12 @@ def pose_msg_arrays(msg: PoseMsg) -> tuple[NDArray[np.float64], NDArray[np.float
 def pose_from_msg(msg: PoseMsg) -> Pose:
     pos, quat = pose_msg_arrays(msg)
     return pose_from_pos_quat(pos, quat)
+
+
+def message_class(type_name: str) -> type:
+    """The rclpy message class of ``pkg/msg/Name``."""
+    package, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
 # ---------------------------------------------------------------- typed configs

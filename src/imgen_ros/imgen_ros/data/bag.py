@@ -1,0 +1,235 @@
+"""rosbag2 (MCAP) episode bags via ``rosbags``: the chunked, crash-tolerant writer, the reader and
+the repair of bags whose recorder was killed (ROS-free; messages travel as CDR bytes).
+
+One episode = one rosbag2 directory. The writer collects messages into a *chunk* (a private
+single-file bag in ``<bag>/.chunk_<k>/``); every ``chunk_s`` seconds (and at the end) the chunk is
+closed by rosbags, its ``.mcap`` is moved into the bag as ``<bag name>_<k>.mcap`` and the bag's
+``metadata.yaml`` is rewritten atomically to list every closed file. At any instant the directory
+is therefore a valid multi-file rosbag2 bag holding everything but the open chunk: a SIGKILL loses
+at most the last ``chunk_s`` seconds (documented bound). ``repair_bag`` (run by the recorder on
+start-up) deletes such a half-written chunk and reports what was lost; ``custom_data`` records
+``imgen_complete`` ("true" only after the episode's terminal event) and the episode's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from imgen_ros.core import topics
+
+IMGEN_MSGS = ("DeltaPoseCommand", "ControlState", "ObjectPoseEstimate", "EpisodeEvent", "LoopTiming", "RobotState")
+
+# What the recorder records by default: topic -> ROS 2 message type.
+RECORDED_TOPICS: dict[str, str] = {
+    topics.ROBOT_COMMAND: "imgen_msgs/msg/DeltaPoseCommand",
+    topics.POLICY_COMMAND: "imgen_msgs/msg/DeltaPoseCommand",
+    topics.TELEOP_COMMAND: "imgen_msgs/msg/DeltaPoseCommand",
+    topics.TELEOP_ENGAGED: "std_msgs/msg/Bool",
+    topics.CONTROL_STATE: "imgen_msgs/msg/ControlState",
+    topics.EPISODE_EVENTS: "imgen_msgs/msg/EpisodeEvent",
+    topics.ROBOT_STATE: "imgen_msgs/msg/RobotState",
+    topics.OBJECT_POSE: "imgen_msgs/msg/ObjectPoseEstimate",
+    topics.OBJECT_POSE_TRUE: "imgen_msgs/msg/ObjectPoseEstimate",
+    topics.OBJECT_REVEALED: "imgen_msgs/msg/ObjectPoseEstimate",
+    topics.POLICY_TIMING: "imgen_msgs/msg/LoopTiming",
+}
+META = "metadata.yaml"
+CHUNK_PREFIX = ".chunk_"
+
+
+def _imgen_msgs_dir() -> Path:
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("imgen_msgs")) / "msg"
+    except (ImportError, LookupError, ValueError):
+        return Path(__file__).resolve().parents[3] / "imgen_msgs" / "msg"
+
+
+_TYPESTORE = None
+
+
+def typestore():
+    """ROS 2 Kilted standard types plus imgen_msgs (parsed from the installed .msg files)."""
+    global _TYPESTORE
+    if _TYPESTORE is None:
+        store = get_typestore(Stores.ROS2_KILTED)
+        folder = _imgen_msgs_dir()
+        types: dict[str, Any] = {}
+        for name in IMGEN_MSGS:
+            path = folder / f"{name}.msg"
+            if not path.is_file():
+                raise FileNotFoundError(f"imgen_msgs definition {path} not found (is the workspace built?)")
+            types.update(get_types_from_msg(path.read_text(), f"imgen_msgs/msg/{name}"))
+        store.register(types)
+        _TYPESTORE = store
+    return _TYPESTORE
+
+
+def _ns(value: Mapping[str, Any], key: str) -> int:
+    return int(value[key]["nanoseconds" if key == "duration" else "nanoseconds_since_epoch"])
+
+
+def merge_metadata(chunks: list[dict[str, Any]], custom_data: Mapping[str, str]) -> dict[str, Any]:
+    """One bag's ``rosbag2_bagfile_information`` from the metadata of its closed chunk files."""
+    infos = [c["rosbag2_bagfile_information"] for c in chunks]
+    files = [f for info in infos for f in info["files"]]
+    start = min(_ns(f, "starting_time") for f in files)
+    end = max(_ns(f, "starting_time") + _ns(f, "duration") for f in files)
+    counts: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        for entry in info["topics_with_message_count"]:
+            name = entry["topic_metadata"]["name"]
+            if name not in counts:
+                counts[name] = {"message_count": 0, "topic_metadata": entry["topic_metadata"]}
+            counts[name]["message_count"] += int(entry["message_count"])
+    merged = dict(infos[0])
+    merged.update({
+        "files": files,
+        "relative_file_paths": [f["path"] for f in files],
+        "message_count": sum(int(f["message_count"]) for f in files),
+        "starting_time": {"nanoseconds_since_epoch": start},
+        "duration": {"nanoseconds": end - start},
+        "topics_with_message_count": list(counts.values()),
+        "custom_data": dict(custom_data) or None,
+    })
+    return {"rosbag2_bagfile_information": merged}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class EpisodeBagWriter:
+    """Write one episode bag in closed chunks (see the module docstring)."""
+
+    def __init__(self, path: str | Path, topic_types: Mapping[str, str], custom_data: Mapping[str, str] | None = None,
+                 chunk_messages_max: int = 100_000) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"bag {self.path} already exists")
+        self.path.mkdir(parents=True)
+        self.topic_types = dict(topic_types)
+        self.custom_data: dict[str, str] = {"imgen_complete": "false", **(custom_data or {})}
+        self.chunk_messages_max = chunk_messages_max
+        self._chunks: list[dict[str, Any]] = []
+        self._writer: Writer | None = None
+        self._connections: dict[str, Any] = {}
+        self._chunk_dir: Path | None = None
+        self._pending = 0
+        self.messages_written = 0
+
+    def _open_chunk(self) -> None:
+        index = len(self._chunks)
+        self._chunk_dir = self.path / f"{CHUNK_PREFIX}{index:04d}"
+        self._writer = Writer(self._chunk_dir, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        store = typestore()
+        self._connections = {t: self._writer.add_connection(t, msgtype, typestore=store)
+                             for t, msgtype in self.topic_types.items()}
+
+    def write(self, topic: str, timestamp_ns: int, data: bytes) -> None:
+        """Add one CDR-serialized message (``timestamp_ns``: receive time, ns since the epoch)."""
+        if topic not in self.topic_types:
+            raise KeyError(f"topic {topic!r} is not recorded in {self.path} (known: {sorted(self.topic_types)})")
+        if self._writer is None:
+            self._open_chunk()
+        assert self._writer is not None
+        self._writer.write(self._connections[topic], int(timestamp_ns), data)
+        self._pending += 1
+        self.messages_written += 1
+        if self._pending >= self.chunk_messages_max:
+            self.flush()
+
+    def flush(self) -> None:
+        """Close the open chunk (if it holds messages) and publish it in the bag's metadata."""
+        if self._writer is None or self._chunk_dir is None:
+            return
+        self._writer.close()
+        chunk_dir, self._writer = self._chunk_dir, None
+        if self._pending == 0:
+            shutil.rmtree(chunk_dir)
+            return
+        index = len(self._chunks)
+        final_name = f"{self.path.name}_{index}.mcap"
+        meta = yaml.safe_load((chunk_dir / META).read_text())
+        info = meta["rosbag2_bagfile_information"]
+        (chunk_src,) = [chunk_dir / Path(p).name for p in info["relative_file_paths"]]
+        os.replace(chunk_src, self.path / final_name)
+        info["relative_file_paths"] = [final_name]
+        for f in info["files"]:
+            f["path"] = final_name
+        shutil.rmtree(chunk_dir)
+        self._chunks.append(meta)
+        self._pending = 0
+        self._write_metadata()
+
+    def _write_metadata(self) -> None:
+        if self._chunks:
+            _write_atomic(self.path / META, yaml.safe_dump(merge_metadata(self._chunks, self.custom_data),
+                                                           sort_keys=False))
+
+    def close(self, custom_data: Mapping[str, str] | None = None) -> None:
+        """Flush and finalize; ``custom_data`` entries (strings) are added to the bag's metadata."""
+        self.custom_data.update(custom_data or {})
+        self.flush()
+        self._write_metadata()
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    path: Path
+    removed_chunks: int
+    valid: bool          # a readable bag remains
+    complete: bool       # the episode's terminal event was recorded
+
+
+def repair_bag(path: str | Path) -> RepairReport:
+    """Delete half-written chunks of a killed recording; remove the directory if nothing was closed."""
+    path = Path(path)
+    chunks = sorted(p for p in path.glob(f"{CHUNK_PREFIX}*") if p.is_dir())
+    for chunk in chunks:
+        shutil.rmtree(chunk)
+    meta = path / META
+    tmp = path / (META + ".tmp")
+    if tmp.exists():
+        tmp.unlink()
+    if not meta.exists():
+        if path.exists() and not any(path.iterdir()):
+            path.rmdir()
+        return RepairReport(path, len(chunks), valid=False, complete=False)
+    info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+    complete = (info.get("custom_data") or {}).get("imgen_complete") == "true"
+    return RepairReport(path, len(chunks), valid=True, complete=complete)
+
+
+def bag_custom_data(path: str | Path) -> dict[str, str]:
+    meta = Path(path) / META
+    if not meta.is_file():
+        raise FileNotFoundError(f"{path} is not a rosbag2 directory (no {META})")
+    return dict(yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"].get("custom_data") or {})
+
+
+def read_bag(path: str | Path, wanted: Iterable[str] | None = None) -> dict[str, list[tuple[int, Any]]]:
+    """topic -> [(receive time ns, deserialized message)] in time order (rosbags message classes)."""
+    path = Path(path)
+    if not (path / META).is_file():
+        raise FileNotFoundError(f"{path} is not a rosbag2 directory (no {META}); killed before its first chunk?")
+    store = typestore()
+    out: dict[str, list[tuple[int, Any]]] = {}
+    with Reader(path) as reader:
+        conns = [c for c in reader.connections if wanted is None or c.topic in set(wanted)]
+        for conn, timestamp, raw in reader.messages(connections=conns):
+            out.setdefault(conn.topic, []).append((timestamp, store.deserialize_cdr(raw, conn.msgtype)))
+    return out

@@ -1,0 +1,131 @@
+"""recorder: one rosbag2 (MCAP) per episode with commands, control state, robot state, pose
+estimates, events and loop timing (writing: data.bag.EpisodeBagWriter).
+
+A bag opens at an episode's START (``<record_dir>/<prefix>_<episode id>_<UTC time>``), starts with
+the newest message of every state topic seen before (so step 0 has an observation) and closes at
+its SUCCESS/FAILURE/ABORT. Messages are stored as received (CDR bytes, receive time), so nothing
+is converted on the hot path. Loss bound when the recorder is killed (SIGKILL included): the open
+chunk, at most ``chunk_s`` seconds (default 1 s); on start-up every bag in ``record_dir`` is
+repaired (half-written chunk removed, the bag stays a valid rosbag2 marked incomplete). Subscribes
+with each topic's QoS class (best-effort state streams match reliable publishers too).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.serialization import deserialize_message
+
+from imgen_ros.core import topics
+from imgen_ros.data.bag import RECORDED_TOPICS, EpisodeBagWriter, repair_bag
+from imgen_ros.nodes._ros import declare_config, message_class, qos, run
+
+LATCH_ON_START = (topics.ROBOT_STATE, topics.OBJECT_POSE, topics.OBJECT_POSE_TRUE, topics.OBJECT_REVEALED,
+                  topics.CONTROL_STATE, topics.TELEOP_ENGAGED)
+OUTCOMES = {1: "SUCCESS", 2: "FAILURE", 3: "ABORT"}
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    record_dir: str = "recordings"
+    prefix: str = "episode"
+    chunk_s: float = 1.0
+    task: str = "block_grasp"
+    noise: str = "on"
+    observability: str = "full"
+    robot: str = "sim"
+
+    def __post_init__(self) -> None:
+        if not self.chunk_s > 0:
+            raise ValueError(f"recorder: chunk_s must be > 0, got {self.chunk_s}")
+        if not self.record_dir:
+            raise ValueError("recorder: record_dir must not be empty")
+
+
+class Recorder(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("recorder", **kwargs)
+        self.config = cfg = declare_config(self, RecorderConfig)
+        self.root = Path(cfg.record_dir).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        for bag in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            report = repair_bag(bag)
+            if report.removed_chunks or not report.complete:
+                self.get_logger().warning(f"repaired {bag.name}: removed {report.removed_chunks} half-written "
+                                          f"chunk(s); valid={report.valid} complete={report.complete}")
+        self.lock = threading.Lock()
+        self.bag: EpisodeBagWriter | None = None
+        self.episode_id: int | None = None
+        self.last: dict[str, tuple[int, bytes]] = {}
+        self.names: dict[str, str] = {}     # relative topic -> resolved name (stored in the bag)
+        self.event_type = message_class(RECORDED_TOPICS[topics.EPISODE_EVENTS])
+        for topic, type_name in RECORDED_TOPICS.items():
+            sub = self.create_subscription(message_class(type_name), topic,
+                                           lambda data, t=topic: self._on_message(t, data), qos(topic), raw=True)
+            self.names[topic] = sub.topic_name
+        self.create_timer(cfg.chunk_s, self._flush)
+        self.get_logger().info(f"recording episodes to {self.root} (chunks of {cfg.chunk_s} s)")
+
+    def _on_message(self, topic: str, data: bytes) -> None:
+        stamp = time.time_ns()
+        with self.lock:
+            if topic == topics.EPISODE_EVENTS:
+                self._on_event(stamp, data)
+                return
+            if topic in LATCH_ON_START:
+                self.last[topic] = (stamp, data)
+            if self.bag is not None:
+                self.bag.write(self.names[topic], stamp, data)
+
+    def _on_event(self, stamp: int, data: bytes) -> None:
+        event = deserialize_message(data, self.event_type)
+        if event.event == 0:   # START
+            if self.bag is not None:
+                self._close({"imgen_complete": "false", "imgen_outcome": "SUPERSEDED"})
+            self._open(event, stamp)
+        if self.bag is not None and event.episode_id == self.episode_id:
+            self.bag.write(self.names[topics.EPISODE_EVENTS], stamp, data)
+            if event.event in OUTCOMES:
+                self._close({"imgen_complete": "true", "imgen_outcome": OUTCOMES[event.event],
+                             "imgen_reason": event.reason})
+
+    def _open(self, event, stamp: int) -> None:
+        cfg = self.config
+        name = f"{cfg.prefix}_{event.episode_id:04d}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        custom = {"imgen_task": event.task or cfg.task, "imgen_episode_id": str(event.episode_id),
+                  "imgen_noise": cfg.noise, "imgen_observability": cfg.observability, "imgen_robot": cfg.robot}
+        types = {self.names[t]: ty for t, ty in RECORDED_TOPICS.items()}
+        self.bag = EpisodeBagWriter(self.root / name, types, custom)
+        self.episode_id = event.episode_id
+        for topic, (t, data) in self.last.items():
+            self.bag.write(self.names[topic], min(t, stamp - 1), data)
+        self.get_logger().info(f"episode {event.episode_id}: recording {self.bag.path}")
+
+    def _close(self, custom: dict[str, str]) -> None:
+        assert self.bag is not None
+        self.bag.close(custom)
+        self.get_logger().info(f"closed {self.bag.path} ({self.bag.messages_written} messages, "
+                               f"{custom.get('imgen_outcome')})")
+        self.bag, self.episode_id = None, None
+
+    def _flush(self) -> None:
+        with self.lock:
+            if self.bag is not None:
+                self.bag.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            if self.bag is not None:
+                self._close({"imgen_complete": "false", "imgen_outcome": "RECORDER_STOPPED"})
+
+
+def main(args: list[str] | None = None) -> None:
+    run(Recorder, args)
+
+
+if __name__ == "__main__":
+    main()
