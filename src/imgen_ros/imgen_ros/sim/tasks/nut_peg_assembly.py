@@ -75,7 +75,7 @@ class NutPegAssembly(Task):
 
     def __init__(self, noise: str) -> None:
         super().__init__(noise)
-        self.geometry = 1
+        self._sampled_geometry = 1  # between reset_scene and sample_corruption only; see true_geometry()
         self._yaw = 0.0
 
     # ---- scene ---------------------------------------------------------------------------------
@@ -115,17 +115,17 @@ class NutPegAssembly(Task):
         x, y = rng.uniform(*REGION_X), rng.uniform(*REGION_Y)
         self._yaw = float(rng.uniform(0.0, 2.0 * np.pi))
         if self.noise == "mixture":
-            self.geometry = 2 if rng.random() < 0.5 else 1
+            self._sampled_geometry = 2 if rng.random() < 0.5 else 1
         else:
-            self.geometry = 2 if self.noise == "on" else 1
+            self._sampled_geometry = 2 if self.noise == "on" else 1
         set_free_pose(env, "nut", np.array([x, y, NUT_HALF_HEIGHT]), yaw_quat_wxyz(self._yaw))
         for geometry, eq_id in self._eq_ids.items():
-            env.data.eq_active[eq_id] = 1 if geometry == self.geometry else 0
-        env.data.qpos[self._slide_qpos] = GEOMETRIES[self.geometry]
+            env.data.eq_active[eq_id] = 1 if geometry == self._sampled_geometry else 0
+        env.data.qpos[self._slide_qpos] = GEOMETRIES[self._sampled_geometry]
 
     def sample_corruption(self, rng: np.random.Generator) -> dict[str, NDArray[np.float64]]:
         """The handle is observed where Geometry 1 puts it (offset 0 in Geometry 1)."""
-        believed_minus_true = GEOMETRIES[1] - GEOMETRIES[self.geometry]
+        believed_minus_true = GEOMETRIES[1] - GEOMETRIES[self._sampled_geometry]
         return {"nut_handle": yaw_matrix(self._yaw) @ np.array([believed_minus_true, 0.0, 0.0])}
 
     def true_geometry(self, env: TaskEnv) -> int:
