@@ -1,76 +1,15 @@
-"""A minimal MuJoCo scene for perception tests: a table, a 5 cm cube (free joint), an optional
-distractor box, and the simulated D415 (imgen_ros.sim.cameras) on its default tripod mount."""
+"""Fixtures: the D415 test scene (d415_scene.py) with and without the depth noise model."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
-import mujoco
-import numpy as np
 import pytest
-from imgen_ros.core.pose import Pose
-from imgen_ros.perception.estimator import CubePoseEstimatorConfig
-from imgen_ros.sim.cameras import D415Config, D415DepthCamera, DepthFrame, DepthNoiseConfig, add_d415_to_spec
-from scipy.spatial.transform import Rotation
 
-CUBE_HALF = 0.025
-PARKED = np.array([2.0, 2.0, -1.0])  # far outside the camera view
-
-
-@dataclass
-class D415Scene:
-    model: mujoco.MjModel
-    data: mujoco.MjData
-    camera: D415DepthCamera
-
-    def place(self, body: str, position: np.ndarray, rotation: np.ndarray | None = None) -> None:
-        joint = self.model.body(body).jntadr[0]
-        adr = self.model.jnt_qposadr[joint]
-        rot = Rotation.identity() if rotation is None else Rotation.from_matrix(rotation)
-        self.data.qpos[adr:adr + 3] = position
-        self.data.qpos[adr + 3:adr + 7] = rot.as_quat(scalar_first=True)
-        mujoco.mj_forward(self.model, self.data)
-
-    def place_cube(self, x: float, y: float, yaw: float, z: float = CUBE_HALF) -> Pose:
-        """Put the cube at (x, y, z) with yaw about base z; returns its true pose."""
-        rot = Rotation.from_euler("z", yaw).as_matrix()
-        self.place("cube", np.array([x, y, z]), rot)
-        pose = np.eye(4)
-        pose[:3, :3], pose[:3, 3] = rot, (x, y, z)
-        return pose
-
-    def capture(self) -> DepthFrame:
-        return self.camera.capture(self.data)
-
-    def estimator_config(self, **overrides: object) -> CubePoseEstimatorConfig:
-        """The default config with the scene's true extrinsics."""
-        from dataclasses import replace
-
-        return replace(CubePoseEstimatorConfig().with_camera_pose(self.camera.pose_in_base(self.data)), **overrides)
-
-
-def build_scene(noise: bool, seed: int = 0) -> D415Scene:
-    spec = mujoco.MjSpec()
-    table = spec.worldbody.add_geom()
-    table.type = mujoco.mjtGeom.mjGEOM_BOX
-    table.size = [0.6, 0.6, 0.02]
-    table.pos = [0.5, 0.0, -0.02]
-    for name, half in (("cube", CUBE_HALF), ("distractor", 0.045)):
-        body = spec.worldbody.add_body()
-        body.name = name
-        body.add_freejoint()
-        geom = body.add_geom()
-        geom.type = mujoco.mjtGeom.mjGEOM_BOX
-        geom.size = [half] * 3
-    config = D415Config(noise=DepthNoiseConfig(enabled=noise))
-    add_d415_to_spec(spec, config)
-    model = spec.compile()
-    data = mujoco.MjData(model)
-    scene = D415Scene(model, data, D415DepthCamera(model, config, seed=seed))
-    scene.place("distractor", PARKED)
-    scene.place_cube(0.5, 0.0, 0.0)
-    return scene
+sys.path.insert(0, str(Path(__file__).parent))
+from d415_scene import D415Scene, build_scene
 
 
 @pytest.fixture

@@ -84,3 +84,14 @@ def test_rosbag_depth_source_pairs_images_with_camera_info(tmp_path):
     np.testing.assert_allclose(frames[0].depth_m, 0.75, rtol=1e-6)
     with pytest.raises(FrameSourceError, match=r"topics \['/other'\] not in the bag"):
         list(RosbagDepthSource(bag, "/camera/depth", "/other"))
+
+
+def test_closing_a_recording_mid_playback_returns_promptly(tmp_path):
+    intr = PinholeIntrinsics(32, 24, 30.0, 30.0, 15.5, 11.5)
+    path = tmp_path / "long.db3"
+    write_realsense_recording(path, [np.full((24, 32), 0.5, np.float32)] * 40, intr)
+    source = RealSenseRecordingSource(path)
+    first = next(iter(source))
+    assert first.frame_number == 0
+    source.close()  # the player is blocked on a full queue: must not deadlock
+    source.close()

@@ -6,6 +6,7 @@ Every source yields ``DepthImage`` (metres, float32, 0 = invalid) with its intri
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,32 +77,80 @@ class _PipelineSource:
         self.close()
 
 
-class RealSenseRecordingSource(_PipelineSource):
-    """Plays a RealSense recording (.bag or .db3) as fast as it is read (not in real time)."""
+class RealSenseRecordingSource:
+    """Plays a RealSense recording (.bag or .db3) frame by frame, as fast as it is read.
 
-    def __init__(self, path: str | Path, timeout_ms: int = 1000) -> None:
+    The playback device is driven directly (not through rs.pipeline, whose queue drops frames in
+    non-real-time playback): a blocking frame callback holds the player back until the reader
+    has taken the previous frames, so every recorded frame is delivered, in order."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 5.0) -> None:
         rs = _rs()
-        path = Path(path)
-        if not path.is_file():
-            raise FrameSourceError(f"RealSense recording not found: {path}")
-        pipeline = rs.pipeline()
-        config = rs.config()
-        config.enable_device_from_file(str(path), repeat_playback=False)
-        config.enable_stream(rs.stream.depth)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FrameSourceError(f"RealSense recording not found: {self.path}")
         try:
-            profile = pipeline.start(config)
+            device = rs.context().load_device(str(self.path))
         except RuntimeError as err:
-            raise FrameSourceError(f"cannot play RealSense recording {path}: {err}") from err
-        profile.get_device().as_playback().set_real_time(False)
-        super().__init__(pipeline, profile, timeout_ms)
-        self.path = path
+            raise FrameSourceError(f"cannot open RealSense recording {self.path}: {err}") from err
+        self._playback = device.as_playback()
+        self._playback.set_real_time(False)
+        try:
+            sensor = device.first_depth_sensor()
+        except RuntimeError as err:
+            raise FrameSourceError(f"{self.path} has no depth stream: {err}") from err
+        profiles = [p for p in sensor.get_stream_profiles() if p.stream_type() == rs.stream.depth]
+        if not profiles:
+            raise FrameSourceError(f"{self.path} has no depth stream")
+        self.depth_scale = float(sensor.get_depth_scale())
+        self.intrinsics = _intrinsics_from_rs(profiles[0].as_video_stream_profile().get_intrinsics())
+        self._stopped_status = rs.playback_status.stopped
+        self._queue: queue.Queue[DepthImage] = queue.Queue(maxsize=4)
+        self._timeout_s = timeout_s
+        self._sensor = sensor
+        self._open = True
+        sensor.open(profiles[0])
+        sensor.start(self._on_frame)
+
+    def _on_frame(self, frame: object) -> None:
+        depth = frame.as_depth_frame()
+        raw = np.asanyarray(depth.get_data())
+        image = DepthImage(depth_m=raw.astype(np.float32) * np.float32(self.depth_scale), intrinsics=self.intrinsics,
+                           stamp_s=float(depth.get_timestamp()) / 1000.0, frame_number=int(depth.get_frame_number()))
+        while self._open:  # block the player (back-pressure) until the reader takes it, or drop once closed
+            try:
+                self._queue.put(image, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def __iter__(self) -> Iterator[DepthImage]:
-        while self._pipeline is not None:
-            frame = self._read()
-            if frame is None:  # end of the recording
-                return
-            yield frame
+        idle = 0.0
+        while self._open:
+            try:
+                yield self._queue.get(timeout=0.05)
+                idle = 0.0
+            except queue.Empty:
+                if self._playback.current_status() == self._stopped_status and self._queue.empty():
+                    return  # end of the recording
+                idle += 0.05
+                if idle > self._timeout_s:
+                    raise FrameSourceError(f"{self.path}: no frame for {self._timeout_s} s") from None
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False  # a callback waiting to put gives up within 0.1 s
+            try:
+                self._sensor.stop()
+            except RuntimeError:
+                pass  # already stopped at the end of the recording
+            self._sensor.close()
+
+    def __enter__(self) -> RealSenseRecordingSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class RealSenseLiveSource(_PipelineSource):
