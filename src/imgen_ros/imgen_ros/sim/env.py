@@ -108,6 +108,11 @@ class TaskEnv:
         pose[:3, 3] = self.data.xpos[bid]
         return pose
 
+    @property
+    def finger_qpos_ids(self) -> NDArray[np.int_]:
+        """qpos indices of the two finger joints (``_finger_qpos`` is the same, kept for callers)."""
+        return self._finger_qpos
+
     def finger_width(self) -> float:
         """Distance between the fingers (m)."""
         return float(self.data.qpos[self._finger_qpos].sum())

@@ -46,6 +46,7 @@ class ScriptedExpert:
         self._subtask = -1
         self._index = 0
         self._held = 0
+        self._replan_after = False  # set by begin_recovery: replan the subtask once the prefix is done
 
     def poses(self) -> dict[str, NDArray[np.float64]]:
         return self.env.object_poses(observed=not self.use_true_poses)
@@ -73,7 +74,7 @@ class ScriptedExpert:
         if self._plan is None or sub != self._subtask:
             self._start_subtask(sub)
         assert self._plan is not None
-        if self._index >= len(self._plan) and getattr(self, "_replan_after", False):
+        if self._index >= len(self._plan) and self._replan_after:
             self._replan_after = False
             self._start_subtask(sub)
         wp = self._plan[min(self._index, len(self._plan) - 1)]

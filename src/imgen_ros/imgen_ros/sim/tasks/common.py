@@ -47,7 +47,7 @@ def place_in_hand(env: TaskEnv, body: str, tcp_from_body: NDArray, finger_gap: f
     quat = np.empty(4)
     mujoco.mju_mat2Quat(quat, pose[:3, :3].reshape(-1))
     set_free_pose(env, body, pose[:3, 3], quat)
-    env.data.qpos[env._finger_qpos] = finger_gap / 2.0
+    env.data.qpos[env.finger_qpos_ids] = finger_gap / 2.0
     env.set_gripper(1.0)
     mujoco.mj_forward(env.model, env.data)
 
