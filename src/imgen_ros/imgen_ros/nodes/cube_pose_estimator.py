@@ -43,7 +43,7 @@ class CubePoseEstimatorNode(Node):
         self._stop = threading.Event()
         self._latest: tuple[Image, CameraInfo | None] | None = None
         self._info: CameraInfo | None = None
-        self._last_reason: str | None = None
+        self.last_reason: str | None = None
         self.frames = 0
         source = self.config.source
         if source.kind == "ros":
@@ -73,8 +73,12 @@ class CubePoseEstimatorNode(Node):
             self._wake.clear()
             with self._lock:
                 latest, self._latest = self._latest, None
-            if latest is not None:
+            if latest is None:
+                continue
+            try:
                 self._process_ros(*latest)
+            except Exception as err:  # keep estimating: one bad frame must not kill the worker
+                self.get_logger().error(f"frame processing failed: {type(err).__name__}: {err}")
 
     def _process_ros(self, image: Image, info: CameraInfo | None) -> None:
         stamp = to_sec(image.header.stamp)
@@ -137,10 +141,12 @@ class CubePoseEstimatorNode(Node):
         msg.valid = bool(est.valid)
         self.pub.publish(msg)
         self.frames += 1
-        if est.reason.value != self._last_reason:
-            log = self.get_logger().info if est.valid else self.get_logger().warning
-            log(f"estimate {'valid' if est.valid else 'invalid'}: {est.reason_text}")
-            self._last_reason = est.reason.value
+        if est.reason.value != self.last_reason:
+            self.last_reason = est.reason.value
+            if est.valid:
+                self.get_logger().info(f"estimate valid (fitness {est.fitness:.2f}, rmse {est.rmse * 1e3:.2f} mm)")
+            else:
+                self.get_logger().warning(f"estimate invalid: {est.reason_text}")
 
     def close(self) -> None:
         self._stop.set()
