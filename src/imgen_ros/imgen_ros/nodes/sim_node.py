@@ -1,7 +1,9 @@
 """sim_node: the MuJoCo world standing in for the FR3 and the D415 (world logic: graph.sim_world).
 
-Executes ``robot/command`` through the ``sim`` robot driver (robot.sim.SimDriver) at 20 Hz (a short
-queue absorbs timer phase jitter; no fresh command -> the robot holds), publishes ``robot_state``
+Executes each ``robot/command`` on arrival through the ``sim`` robot driver (robot.sim.SimDriver):
+one 20 Hz control step per command, as a real arm starts moving when the command arrives, so the
+next observation already shows its effect whatever the phase between the policy's timer and this
+node; with no command for 1.5 periods it steps holding (physics time keeps going). It publishes ``robot_state``
 (50 Hz), the believed cube pose on ``object_pose`` (30 Hz; the estimator's stand-in, turn off with
 ``publish_observed_pose: false`` when cube_pose_estimator runs on the depth stream), the ground
 truth on ``object_pose/true``, the observability channel on ``object_pose/revealed`` and, with
@@ -16,7 +18,6 @@ process also runs the simulated human teleop (nodes.sim_human_teleop) on the sam
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,14 +50,14 @@ class SimNodeConfig:
     pose_rate_hz: float = 30.0
     depth_rate_hz: float = 0.0
     publish_observed_pose: bool = True
-    command_timeout_s: float = 0.15
+    hold_after_s: float = 0.075
     end_episodes: bool = True
     auto_episodes: int = 0
     episode_gap_s: float = 1.0
     simulated_human: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "command_timeout_s", "episode_gap_s"):
+        for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "hold_after_s", "episode_gap_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"sim_node: {name} must be > 0, got {getattr(self, name)}")
         if self.depth_rate_hz < 0 or self.auto_episodes < 0:
@@ -74,7 +75,7 @@ class SimNode(Node):
         self.driver.start()
         self.driver.reset(cfg.seed)
         self.group = MutuallyExclusiveCallbackGroup()   # every touch of the world is serialized
-        self.queue: deque[tuple[float, DeltaCommand]] = deque(maxlen=2)
+        self.last_step_t = 0.0
         self.episode_id = 0
         self.episode_active = False
         self.episode_steps = 0
@@ -98,7 +99,7 @@ class SimNode(Node):
         self.create_service(StartEpisode, topics.SIM_RESET, self._on_reset, callback_group=g)
         self.stop_client = self.create_client(StopEpisode, topics.STOP_EPISODE, callback_group=g)
         self.start_client = self.create_client(StartEpisode, topics.START_EPISODE, callback_group=g)
-        self.create_timer(1.0 / cfg.step_rate_hz, self._step, callback_group=g)
+        self.create_timer(1.0 / cfg.step_rate_hz, self._hold_tick, callback_group=g)
         self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state, callback_group=g)
         self.create_timer(1.0 / cfg.pose_rate_hz, self._publish_poses, callback_group=g)
         if self.camera is not None:
@@ -119,21 +120,23 @@ class SimNode(Node):
 
     # ---------------------------------------------------------------- commands and stepping
     def _on_command(self, msg: DeltaPoseCommand) -> None:
-        self.queue.append((time.monotonic(), command_from_msg(msg)))
+        command = command_from_msg(msg)
+        if not command.is_finite():
+            self.get_logger().error("refusing a non-finite command (the arbiter never sends one)")
+            return
+        self._execute(command)
 
-    def _step(self) -> None:
-        now = time.monotonic()
-        while self.queue and now - self.queue[0][0] > self.config.command_timeout_s:
-            self.queue.popleft()
-        if self.queue:
-            _, command = self.queue.popleft()
-            if not command.is_finite():
-                self.get_logger().error("refusing a non-finite command (the arbiter should never send one)")
-                self.driver.hold()
-            else:
-                self.driver.execute(command)
-        else:
+    def _hold_tick(self) -> None:
+        if time.monotonic() - self.last_step_t > self.config.hold_after_s:
+            self._execute(None)
+
+    def _execute(self, command: DeltaCommand | None) -> None:
+        """One control step: ``command``, or holding (None)."""
+        self.last_step_t = time.monotonic()
+        if command is None:
             self.driver.hold()
+        else:
+            self.driver.execute(command)
         _, _, _, info = self.driver.last_step
         self.last_result = info
         if self.episode_active:
@@ -142,7 +145,8 @@ class SimNode(Node):
                 self._end_episode(EpisodeEvent.EVENT_SUCCESS, "task_success")
             elif self.episode_steps >= self.env.horizon and not self.ending:
                 self._end_episode(EpisodeEvent.EVENT_FAILURE, "horizon")
-        self._auto_tick(now)
+        self._publish_state()
+        self._auto_tick(self.last_step_t)
 
     def _end_episode(self, outcome: int, reason: str) -> None:
         if not self.config.end_episodes:
@@ -169,7 +173,6 @@ class SimNode(Node):
         return response
 
     def reset_world(self, seed: int) -> None:
-        self.queue.clear()
         self.driver.reset(seed)
         if self.camera is not None:
             self.camera.seed(seed)

@@ -1,0 +1,115 @@
+"""Start the sim graph as separate node processes (as deployed) and drive episodes from a probe."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from imgen_ros.core import topics
+from imgen_ros.core.arbiter import ArbiterConfig
+from imgen_ros.core.params import load_config
+from imgen_ros.core.safety import SafetyFilter
+from imgen_ros.nodes._ros import command_from_msg, pose_msg_arrays
+from probe import Probe
+
+from imgen_msgs.msg import ControlState, EpisodeEvent
+from imgen_msgs.srv import StartEpisode
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "config"
+TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
+
+
+def node_cmd(module: str, params_file: str | None, **params: object) -> list[str]:
+    cmd = ["python", "-m", f"imgen_ros.nodes.{module}", "--ros-args"]
+    if params_file:
+        cmd += ["--params-file", str(CONFIG / params_file)]
+    for key, value in params.items():
+        # values are YAML: quote strings so that e.g. "off" stays a string, not a boolean
+        text = str(value).lower() if isinstance(value, bool) else f"'{value}'" if isinstance(value, str | Path) \
+            else str(value)
+        cmd += ["-p", f"{key}:={text}"]
+    return cmd
+
+
+def sim_safety() -> SafetyFilter:
+    cfg = load_config(ArbiterConfig, CONFIG / "arbiter_sim.yaml", "intervention_arbiter",
+                      extra=("watchdog_rate_hz", "state_rate_hz"))
+    return SafetyFilter(cfg.safety)
+
+
+def start_graph(node_process, wait_until, probe: Probe, *, sim: dict | None = None, policy: dict | None = None,
+                recorder_dir: Path | None = None, recorder: dict | None = None, extra: dict | None = None):
+    """sim_node, intervention_arbiter, policy_node (+ recorder, + extra {name: cmd}); waits for them."""
+    procs = {
+        "sim": node_process(node_cmd("sim_node", "sim.yaml", **(sim or {})), name="sim"),
+        "arbiter": node_process(node_cmd("intervention_arbiter", "arbiter_sim.yaml"), name="arbiter"),
+        "policy": node_process(node_cmd("policy_node", "policy.yaml", **(policy or {})), name="policy"),
+    }
+    if recorder_dir is not None:
+        procs["recorder"] = node_process(node_cmd("recorder", "recorder.yaml", record_dir=recorder_dir,
+                                                  **(recorder or {})), name="recorder")
+    for name, cmd in (extra or {}).items():
+        procs[name] = node_process(cmd, name=name)
+
+    def up() -> bool:
+        dead = [n for n, p in procs.items() if not p.alive()]
+        assert not dead, {n: procs[n].errors()[-3000:] for n in dead}
+        return (probe.last(topics.CONTROL_STATE) is not None and probe.last(topics.ROBOT_STATE) is not None
+                and probe.service_clients[topics.SIM_RESET].service_is_ready()
+                and probe.service_clients[topics.START_EPISODE].service_is_ready())
+
+    wait_until(up, 60, "graph processes up")
+    if recorder_dir is not None:
+        wait_until(lambda: probe.count_subscribers(topics.EPISODE_EVENTS) >= 3, 30, "recorder subscribed")
+    time.sleep(1.0)   # discovery settles (the policy and teleop streams match)
+    return procs
+
+
+def run_episode(probe: Probe, seed: int, timeout: float = 30.0) -> tuple[int, list[EpisodeEvent]]:
+    """Reset the scene, start an episode, wait for its end; returns (episode id, its events)."""
+    res = probe.call(topics.SIM_RESET, StartEpisode.Request(seed=seed))
+    assert res.success, res.message
+    episode = probe.start_episode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = [r.msg for r in probe.messages(topics.EPISODE_EVENTS) if r.msg.episode_id == episode]
+        if any(e.event in TERMINAL for e in events):
+            return episode, events
+        time.sleep(0.05)
+    raise AssertionError(f"episode {episode} (seed {seed}) did not end within {timeout} s")
+
+
+def assert_commands_within_limits(probe: Probe, safety: SafetyFilter, since: float = 0.0) -> int:
+    """Every command sent to the robot respects the safety limits at the TCP measured just before it."""
+    states = probe.messages(topics.ROBOT_STATE)
+    times = [s.t for s in states]
+    checked = 0
+    for r in probe.messages(topics.ROBOT_COMMAND, since):
+        i = np.searchsorted(times, r.t) - 1
+        if i < 0:
+            continue
+        tcp, _ = pose_msg_arrays(states[i].msg.tcp_pose)
+        command = command_from_msg(r.msg)
+        assert safety.within_limits(command, tcp), f"command outside the safety limits: {command} at {tcp}"
+        checked += 1
+    return checked
+
+
+def mode_at(probe: Probe, t: float) -> int | None:
+    states = [r for r in probe.messages(topics.CONTROL_STATE) if r.t <= t]
+    return states[-1].msg.mode if states else None
+
+
+def hold_latency(probe: Probe, fault_t: float) -> float:
+    """Seconds from ``fault_t`` until the arbiter's HOLD arrives (0 if already in HOLD); asserts it stays."""
+    states = probe.messages(topics.CONTROL_STATE)
+    before = [r for r in states if r.t <= fault_t]
+    after = [r for r in states if r.t > fault_t]
+    if before and before[-1].msg.mode == ControlState.MODE_HOLD:
+        hold_t = fault_t
+    else:
+        hold_t = next(r.t for r in after if r.msg.mode == ControlState.MODE_HOLD)
+    assert all(r.msg.mode == ControlState.MODE_HOLD for r in after if r.t >= hold_t), "left HOLD while faulty"
+    return hold_t - fault_t
