@@ -68,6 +68,12 @@ def current_subtask(env: Any) -> int:
     return len(subtasks) - 1
 
 
+def subtask_complete(env: Any, subtask: int) -> bool:
+    """Whether ``subtask`` (not the last) has its termination signal set now."""
+    signal = env.subtasks[subtask].term_signal
+    return signal is not None and float(np.asarray(env.datagen_info()[signal_key(signal)])) > 0.5
+
+
 def _gripper_now(env: Any, default: float) -> float:
     return float(getattr(env, "gripper_command", default))
 
@@ -120,7 +126,13 @@ def generate_mimicgen(env: Any, pool: DemoPool, attempt: int, seed: int, params:
 def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, seed: int,
                    params: GenerationParams) -> AttemptResult:
     """I-MG: run the policy until the mistake detector fires, replay an adapted human recovery, keep the
-    episode from the take-over on if the task succeeds (several instances per episode allowed)."""
+    episode from the take-over on if the task succeeds.
+
+    A recovery replays the source human's piece for the current subtask; when it completes a subtask
+    that is not the last, control goes back to the policy, which may err (and be recovered) again in a
+    later subtask: several mistake/recovery instances per episode. A recovery that does not complete
+    its subtask ends the attempt as failed.
+    """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     timer = StepTimer()
@@ -172,14 +184,15 @@ def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, 
             if recorder is None:
                 recorder, takeover_step = EpisodeRecorder(), steps
             used.append(chosen.source)
-            obs, n, done = _run_segments(env, obs, chosen.recovery, params, rng, ACTION_MODE_HUMAN, recorder, timer,
-                                         horizon - steps)
+            # the human recovers the current subtask (the source's human piece for it), then hands back
+            obs, n, done = _run_segments(env, obs, chosen.recovery[:1], params, rng, ACTION_MODE_HUMAN, recorder,
+                                         timer, horizon - steps)
             steps += n
             instances += 1
             if done or env.is_success() or steps >= horizon:
                 break
-            if env.mistake_detected():  # the recovery ended in a mistake state: no hand-back
-                break
+            if subtask == len(env.subtasks) - 1 or not subtask_complete(env, subtask):
+                break  # the recovery did not complete its subtask: failed attempt
     success = bool(env.is_success())
     episode = None
     if recorder is None:
