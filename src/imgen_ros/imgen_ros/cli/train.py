@@ -54,6 +54,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-trials", type=int, default=50, help="rollouts per evaluation")
     parser.add_argument("--noise", default="on", help="corruption during evaluation rollouts (default on)")
     parser.add_argument("--observability", default="full", choices=("full", "partial", "none"))
+    parser.add_argument("--normalize-obs", action="store_true",
+                        help="normalize observations (mean/std over the training data; stored in the checkpoint)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
                           seq_length=args.seq_length, learning_rate=args.lr, rnn_hidden_dim=args.hidden,
                           rnn_num_layers=args.layers, gmm_modes=args.gmm_modes, eval_every=args.eval_every,
                           eval_trials=args.eval_trials, eval_noise=args.noise,
-                          eval_observability=args.observability, seed=args.seed, device=args.device,
+                          eval_observability=args.observability, normalize_obs=args.normalize_obs, seed=args.seed,
+                          device=args.device,
                           num_threads=args.threads)
         result = train(cfg)
     except (ValueError, FileNotFoundError) as exc:

@@ -69,7 +69,10 @@ class RobomimicPolicy:
         missing = [k for k in self.obs_keys if k not in obs]
         if missing:
             raise KeyError(f"observation lacks keys {missing} the policy was trained on (has {sorted(obs)})")
-        action = self.rollout_policy({k: np.asarray(obs[k], dtype=np.float64) for k in self.obs_keys})
+        import torch
+
+        with torch.inference_mode():  # robomimic's get_action builds no autograd graph this way
+            action = self.rollout_policy({k: np.asarray(obs[k], dtype=np.float64) for k in self.obs_keys})
         return np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
 
 

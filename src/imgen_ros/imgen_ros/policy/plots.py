@@ -34,29 +34,35 @@ def plot_training(history: Sequence[dict], path: str | Path, title: str) -> Path
     return path
 
 
-def plot_bars(names: Sequence[str], ours: Sequence[float], errors: Sequence[tuple[float, float]],
-              paper: Sequence[float | None], path: str | Path, title: str) -> Path:
-    """Grouped bar chart: our success rate (with 95 % Wilson interval) beside the paper's number."""
-    n = len(names)
-    xs = list(range(n))
+def plot_table(variants: Sequence[str], columns: Sequence[str],
+               ours: dict[tuple[str, str], tuple[float, float, float]],
+               paper: dict[str, dict[str, float]], path: str | Path, title: str) -> Path:
+    """One panel per column: our success rate per variant (95 % Wilson interval) beside the paper's."""
+    n = len(variants)
     width = 0.38
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * n), 4.2))
-    lower = [max(0.0, o - lo) for o, (lo, _) in zip(ours, errors, strict=True)]
-    upper = [max(0.0, hi - o) for o, (_, hi) in zip(ours, errors, strict=True)]
-    ax.bar([x - width / 2 for x in xs], ours, width, yerr=[lower, upper], capsize=3, color="tab:blue",
-           label="imgen (ours)")
-    paper_x = [x + width / 2 for x, p in zip(xs, paper, strict=True) if p is not None]
-    paper_y = [p for p in paper if p is not None]
-    if paper_y:
-        ax.bar(paper_x, paper_y, width, color="tab:gray", alpha=0.7, label="paper")
-    for x, o in zip(xs, ours, strict=True):
-        ax.text(x - width / 2, o + 0.02, f"{o:.0%}", ha="center", fontsize=8)
-    ax.set_xticks(xs)
-    ax.set_xticklabels(names, rotation=20, ha="right")
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("success rate")
-    ax.set_title(title)
-    ax.legend(loc="upper left")
+    fig, axes = plt.subplots(1, len(columns), figsize=(max(6.0, 1.25 * n) * len(columns), 4.4), squeeze=False)
+    for ax, column in zip(axes[0], columns, strict=True):
+        xs = list(range(n))
+        rates = [ours.get((v, column), (0.0, 0.0, 0.0)) for v in variants]
+        ys = [r[0] for r in rates]
+        lower = [max(0.0, r[0] - r[1]) for r in rates]
+        upper = [max(0.0, r[2] - r[0]) for r in rates]
+        ax.bar([x - width / 2 for x in xs], ys, width, yerr=[lower, upper], capsize=3, color="tab:blue",
+               label="imgen (95% Wilson CI)")
+        paper_points = [(x, paper.get(v, {}).get(column)) for x, v in zip(xs, variants, strict=True)]
+        paper_points = [(x, p) for x, p in paper_points if p is not None]
+        if paper_points:
+            ax.bar([x + width / 2 for x, _ in paper_points], [p for _, p in paper_points], width, color="tab:gray",
+                   alpha=0.7, label="paper")
+        for x, y in zip(xs, ys, strict=True):
+            ax.text(x - width / 2, y + 0.03, f"{y:.0%}", ha="center", fontsize=8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(variants, rotation=25, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel("success rate")
+        ax.set_title(column)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -60,6 +60,7 @@ class TrainConfig:
     eval_noise: str = "on"
     eval_observability: str = "full"
     eval_seed_base: int = SELECTION_SEED_BASE
+    normalize_obs: bool = False
     seed: int = 1
     device: str = "cpu"
     num_threads: int | None = None
@@ -160,6 +161,29 @@ def sample_weights(lengths: Sequence[int], weights: Sequence[float] | None) -> n
     return np.concatenate([np.full(n, m / n) for n, m in zip(lengths, mass, strict=True)])
 
 
+def compute_obs_stats(paths: Sequence[str | Path], obs_keys: Sequence[str],
+                      min_std: float = 1e-2) -> dict[str, dict[str, np.ndarray]]:
+    """Per-key mean/std over every sample of every file, in robomimic's format ({"mean","std"}: (1, D)).
+
+    As robomimic, 1e-3 is added to the std; it is also floored at ``min_std`` so a dimension that is
+    (nearly) constant in the data (e.g. a not-yet-revealed observability flag) does not explode when
+    it changes at test time.
+    """
+    chunks: dict[str, list[np.ndarray]] = {k: [] for k in obs_keys}
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            for demo in f["data"]:
+                if demo.startswith("demo_"):
+                    for k in obs_keys:
+                        chunks[k].append(np.asarray(f[f"data/{demo}/obs/{k}"], dtype=np.float64))
+    stats = {}
+    for k, parts in chunks.items():
+        x = np.concatenate(parts, axis=0)
+        std = np.maximum(x.std(axis=0, keepdims=True) + 1e-3, min_std)
+        stats[k] = {"mean": x.mean(axis=0, keepdims=True).astype(np.float32), "std": std.astype(np.float32)}
+    return stats
+
+
 def make_sampler(lengths: Sequence[int], weights: Sequence[float] | None, num_samples: int, seed: int) -> Any:
     """A seeded ``WeightedRandomSampler`` over the concatenation of datasets of ``lengths``.
 
@@ -192,7 +216,10 @@ def _robomimic_config(cfg: TrainConfig, rm: Any) -> Any:
         config.train.num_data_workers = 0
         config.train.hdf5_cache_mode = "all"
         config.train.hdf5_load_next_obs = False
-        config.train.hdf5_normalize_obs = False
+        # robomimic 0.3.0 cannot normalize (B, T, D) batches in postprocess_batch_for_training; imgen
+        # normalizes in the collate function and stores the stats in the checkpoint, where
+        # policy_from_checkpoint / RolloutPolicy apply them (that path requires this flag).
+        config.train.hdf5_normalize_obs = cfg.normalize_obs
         config.train.seq_length = cfg.seq_length
         config.train.frame_stack = 1
         config.train.dataset_keys = ("actions",)
@@ -240,6 +267,23 @@ class _Log:
             csv.DictWriter(f, fieldnames=self.FIELDS, extrasaction="ignore").writerow(row)
 
 
+def _normalizing_collate(stats: dict[str, dict[str, np.ndarray]] | None) -> Callable[[list], dict]:
+    import torch
+    from torch.utils.data import default_collate
+
+    if stats is None:
+        return default_collate
+    tensors = {k: (torch.as_tensor(d["mean"][0]), torch.as_tensor(d["std"][0])) for k, d in stats.items()}
+
+    def collate(items: list) -> dict:
+        batch = default_collate(items)
+        for k, (mean, std) in tensors.items():
+            batch["obs"][k] = (batch["obs"][k].float() - mean) / std
+        return batch
+
+    return collate
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -285,8 +329,9 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
     lengths = [len(d) for d in datasets]
     probs = sample_weights(lengths, cfg.weights)
     sampler = make_sampler(lengths, cfg.weights, cfg.batch_size * cfg.steps_per_epoch, cfg.seed)
+    obs_stats = compute_obs_stats(cfg.datasets, cfg.obs_keys) if cfg.normalize_obs else None
     loader = DataLoader(ConcatDataset(datasets), batch_size=cfg.batch_size, sampler=sampler, num_workers=0,
-                        drop_last=True)
+                        drop_last=True, collate_fn=_normalizing_collate(obs_stats))
     shares = [float(probs[sum(lengths[:i]):sum(lengths[:i + 1])].sum()) for i in range(len(lengths))]
     progress(f"train {cfg.task}: {len(datasets)} dataset(s) "
              + ", ".join(f"{Path(p).name} ({info['demos']} demos, {n} samples, {s:.0%} of draws)"
@@ -305,6 +350,8 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
         params = {"model": model.serialize(), "config": config.dump(), "algo_name": config.algo_name,
                   "env_metadata": env_meta, "shape_metadata": shape_meta,
                   "imgen": {**imgen_meta, "epoch": epoch, "success_rate": success_rate}}
+        if obs_stats is not None:
+            params["obs_normalization_stats"] = {k: {m: v.tolist() for m, v in d.items()} for k, d in obs_stats.items()}
         tmp = path.with_suffix(".tmp")
         torch.save(params, tmp)
         tmp.replace(path)
@@ -334,7 +381,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
         do_eval = cfg.eval_every > 0 and cfg.eval_trials > 0 and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs)
         if do_eval:
             model.set_eval()
-            policy = RobomimicPolicy(rm.RolloutPolicy(model), obs_keys=cfg.obs_keys)
+            policy = RobomimicPolicy(rm.RolloutPolicy(model, obs_normalization_stats=obs_stats), obs_keys=cfg.obs_keys)
             result = evaluate_fn(cfg.task, policy, trials=cfg.eval_trials, noise=cfg.eval_noise,
                                  observability=cfg.eval_observability, seed_base=cfg.eval_seed_base)
             evaluations.append({"epoch": epoch, **{k: v for k, v in result.to_dict().items() if k != "per_trial"}})

@@ -1,0 +1,330 @@
+"""``imgen experiment NAME``: build every dataset variant, train, evaluate, report (a paper table).
+
+The experiment is a graph of single-core steps (collect, generate, train, evaluate; see
+``experiment_jobs``) run by a pool of ``scale.workers`` processes as soon as their inputs exist.
+Each finished step leaves ``steps/<key>.json`` (its arguments and summary); a rerun with the same
+arguments skips it, so an interrupted experiment resumes where it stopped.
+
+Seeds: everything derives from ``--seed S``: collection/generation seeds ``1000*S + k``, the
+training seed ``S + 1`` for every variant, and the fixed evaluation seeds
+``EVAL_SEED_BASE + i`` (identical scenes and corruptions for every variant; never used for data
+or checkpoint selection).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from imgen_ros.policy.evaluate import EVAL_SEED_BASE, SELECTION_SEED_BASE
+from imgen_ros.policy.experiment_spec import (
+    SCALES,
+    SOURCE_DEMOS,
+    SOURCE_INTERVENTIONS,
+    Column,
+    Experiment,
+    Recipe,
+    Scale,
+    experiments,
+    recipes,
+)
+
+EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget")
+
+
+@dataclass
+class Step:
+    key: str
+    fn: str
+    kwargs: dict[str, Any]
+    deps: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass
+class Plan:
+    experiment: Experiment
+    scale: Scale
+    out: Path
+    seed: int
+    steps: dict[str, Step] = field(default_factory=dict)
+    # (variant, column label) -> evaluation step key; variant -> training step key
+    eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    train_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, step: Step) -> str:
+        existing = self.steps.get(step.key)
+        if existing is not None and existing.kwargs != step.kwargs:
+            raise RuntimeError(f"step {step.key} planned twice with different arguments")
+        self.steps[step.key] = step
+        return step.key
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def group_name(column: Column) -> str:
+    """Datasets are shared by columns with the same task, observability and data corruption."""
+    name = column.task
+    if column.observability != "full":
+        name += f"-{column.observability}"
+    if column.data_noise != "on":
+        name += f"-data_{column.data_noise}"
+    return name
+
+
+def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0) -> Plan:
+    """Every step of experiment ``name`` at ``scale_name`` (no work done)."""
+    if scale_name not in SCALES:
+        raise ValueError(f"unknown scale {scale_name!r}; choose from {', '.join(SCALES)}")
+    scale = SCALES[scale_name]
+    specs = experiments(scale)
+    if name not in specs:
+        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(specs)}")
+    exp = specs[name]
+    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed)
+    recipe_of = recipes(scale)
+    for column in exp.columns:
+        group = group_name(column)
+        artifacts = _Artifacts(plan, column, group)
+        for variant in exp.variants:
+            recipe = recipe_of[variant]
+            train_key = artifacts.policy(variant, recipe)
+            plan.train_keys[(variant, group)] = train_key
+            checkpoint = plan.steps[train_key].kwargs["out_dir"] + "/models/best.pth"
+            eval_key = plan.add(Step(
+                key=f"{group}/eval/{slug(column.label)}/{slug(variant)}", fn="evaluate_policy",
+                kwargs={"task": column.task, "checkpoint": checkpoint, "trials": scale.final_trials,
+                        "noise": column.noise, "observability": column.observability, "seed_base": EVAL_SEED_BASE},
+                deps=(train_key,), label=f"evaluate {variant} ({column.label})"))
+            plan.eval_keys[(variant, column.label)] = eval_key
+    return plan
+
+
+class _Artifacts:
+    """Plans the data and training steps of one dataset group on demand (shared across variants)."""
+
+    def __init__(self, plan: Plan, column: Column, group: str) -> None:
+        self.plan, self.column, self.group = plan, column, group
+        self.root = plan.out / group
+        self.s = plan.seed
+
+    def _seed(self, k: int) -> int:
+        return 1000 * self.s + k
+
+    def _path(self, name: str) -> str:
+        return str(self.root / "data" / f"{slug(name)}.hdf5")
+
+    def dataset(self, name: str) -> tuple[str, str]:
+        """(step key, hdf5 path) of artifact ``name`` (e.g. ``base_data``, ``imgen@200``)."""
+        c, scale, p = self.column, self.plan.scale, self.plan
+        base, _, arg = name.partition("@")
+        key = f"{self.group}/data/{slug(name)}"
+        path = self._path(name)
+        common = {"task": c.task, "observability": c.observability}
+        if base == "src_demos":
+            step = Step(key, "collect_demos", {**common, "out": path, "episodes": SOURCE_DEMOS, "seed": self._seed(1),
+                                               "noise": "off"}, label="collect 10 source demos (true poses)")
+        elif base == "test_demos":
+            step = Step(key, "collect_demos", {**common, "out": path, "episodes": SOURCE_DEMOS, "seed": self._seed(2),
+                                               "noise": c.data_noise},
+                        label="collect 10 demos in the test environment (Source Demo)")
+        elif base == "base_data":
+            src_key, src = self.dataset("src_demos")
+            step = Step(key, "generate", {**common, "kind": "mimicgen", "source": src, "out": path,
+                                          "n": scale.base_generated, "seed": self._seed(4), "noise": "off"},
+                        deps=(src_key,), label=f"MimicGen {scale.base_generated} base demos")
+        elif base == "mg_demo_data":
+            src_key, src = self.dataset("test_demos")
+            step = Step(key, "generate", {**common, "kind": "mimicgen", "source": src, "out": path,
+                                          "n": scale.mg_demo_generated, "seed": self._seed(5),
+                                          "noise": c.data_noise},
+                        deps=(src_key,), label=f"MimicGen {scale.mg_demo_generated} demos in the test env (MG Demo)")
+        elif base == "interventions":
+            policy_key, checkpoint = self.base_policy()
+            step = Step(key, "collect_interventions", {**common, "out": path, "episodes": int(arg),
+                                                       "seed": self._seed(3), "policy": checkpoint,
+                                                       "noise": c.data_noise},
+                        deps=(policy_key,), label=f"collect {arg} interventions on the base policy")
+        elif base == "recovery":
+            src_key, src = self.dataset(f"interventions@{arg}")
+            step = Step(key, "recovery_segments", {"source": src, "out": path}, deps=(src_key,),
+                        label=f"{arg} interventions from the take-over on")
+        elif base in ("imgen", "imgen_np"):
+            src_key, src = self.dataset(f"interventions@{SOURCE_INTERVENTIONS}")
+            policy_key, checkpoint = self.base_policy()
+            with_policy = base == "imgen"
+            step = Step(key, "generate", {**common, "kind": "imgen", "source": src, "out": path, "n": int(arg),
+                                          "seed": self._seed(6 if with_policy else 7), "noise": c.data_noise,
+                                          "policy": checkpoint if with_policy else None,
+                                          "policy_execution": with_policy},
+                        deps=(src_key, policy_key) if with_policy else (src_key,),
+                        label=f"I-MG {arg} interventions" + ("" if with_policy else " without policy execution"))
+        else:
+            raise ValueError(f"unknown artifact {name!r}")
+        return p.add(step), path
+
+    def _train(self, variant: str, datasets: tuple[str, ...], weights: tuple[float, ...] | None) -> str:
+        keys, paths = zip(*(self.dataset(d) for d in datasets), strict=True)
+        out_dir = str(self.root / "train" / slug(variant))
+        size = asdict(self.plan.scale.train)
+        return self.plan.add(Step(
+            key=f"{self.group}/train/{slug(variant)}", fn="train_policy",
+            kwargs={"task": self.column.task, "datasets": list(paths), "weights": list(weights) if weights else None,
+                    "out_dir": out_dir, "size": size, "seed": self.s + 1,
+                    "eval_noise": self.column.select_noise or self.column.noise,
+                    "eval_observability": self.column.observability},
+            deps=tuple(keys), label=f"train {variant}"))
+
+    def base_policy(self) -> tuple[str, str]:
+        key = self._train("Base", ("base_data",), None)
+        return key, self.plan.steps[key].kwargs["out_dir"] + "/models/best.pth"
+
+    def policy(self, variant: str, recipe: Recipe) -> str:
+        if recipe.use_base_policy:
+            return self.base_policy()[0]
+        return self._train(variant, recipe.datasets, recipe.weights)
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+# ----------------------------------------------------------------------------------------------
+
+def _marker(out: Path, key: str) -> Path:
+    return out / "steps" / f"{key.replace('/', '__')}.json"
+
+
+def _log(out: Path, key: str) -> Path:
+    return out / "logs" / f"{key.replace('/', '__')}.log"
+
+
+def load_marker(out: Path, step: Step) -> dict[str, Any] | None:
+    """The stored result of ``step`` if it finished with the same arguments, else None."""
+    path = _marker(out, step.key)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if record.get("fn") != step.fn or record.get("kwargs") != json.loads(json.dumps(step.kwargs)):
+        return None
+    return record["result"]
+
+
+def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int | None = None) -> dict[str, Any]:
+    """Run every unfinished step (dependencies first, ``workers`` at a time); returns key -> result."""
+    from imgen_ros.policy.experiment_jobs import run_step
+
+    out = plan.out
+    results: dict[str, Any] = {}
+    pending: dict[str, Step] = {}
+    for key, step in plan.steps.items():
+        done = load_marker(out, step)
+        if done is not None:
+            results[key] = done
+        else:
+            pending[key] = step
+    reused = len(results)
+    total = len(plan.steps)
+    progress(f"{plan.experiment.name} [{plan.scale.name}]: {total} steps, {reused} reused from {out}/steps")
+    workers = workers or plan.scale.workers
+    priority = critical_path(plan)
+    pending = dict(sorted(pending.items(), key=lambda kv: -priority[kv[0]]))
+    running: dict[Future, Step] = {}
+    started: dict[str, float] = {}
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        while pending or running:
+            for key, step in list(pending.items()):
+                if len(running) >= workers:
+                    break
+                missing = [d for d in step.deps if d not in plan.steps]
+                if missing:
+                    raise RuntimeError(f"step {key} depends on unknown steps {missing}")
+                if all(d in results for d in step.deps):
+                    del pending[key]
+                    started[key] = time.monotonic()
+                    running[pool.submit(run_step, step.fn, step.kwargs, str(_log(out, key)))] = step
+                    progress(f"[{_clock(t0)}] start  {step.label or key}")
+            if not running:
+                raise RuntimeError(f"steps cannot start (missing inputs): {sorted(pending)}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    for other in running:
+                        other.cancel()
+                    raise RuntimeError(f"step {step.key} failed: {type(exc).__name__}: {exc} "
+                                       f"(log: {_log(out, step.key)})") from exc
+                results[step.key] = result
+                marker = _marker(out, step.key)
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(json.dumps({"fn": step.fn, "kwargs": step.kwargs, "result": result}, indent=1))
+                took = time.monotonic() - started[step.key]
+                progress(f"[{_clock(t0)}] done   {step.label or step.key} ({took:.0f} s){_brief(step, result)}")
+    return results
+
+
+# Rough relative step costs, only to start the longest chains first.
+_COST = {"train_policy": 10.0, "generate": 3.0, "evaluate_policy": 2.0, "collect_interventions": 1.0,
+         "collect_demos": 0.5, "recovery_segments": 0.1}
+
+
+def critical_path(plan: Plan) -> dict[str, float]:
+    """Each step's cost plus the costliest chain of steps that wait for it."""
+    children: dict[str, list[str]] = {k: [] for k in plan.steps}
+    for key, step in plan.steps.items():
+        for dep in step.deps:
+            children[dep].append(key)
+    memo: dict[str, float] = {}
+
+    def chain(key: str) -> float:
+        if key not in memo:
+            memo[key] = _COST.get(plan.steps[key].fn, 1.0) + max((chain(c) for c in children[key]), default=0.0)
+        return memo[key]
+
+    return {k: chain(k) for k in plan.steps}
+
+
+def _clock(t0: float) -> str:
+    s = int(time.monotonic() - t0)
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _brief(step: Step, result: dict[str, Any]) -> str:
+    if step.fn == "evaluate_policy":
+        return f": {result['successes']}/{result['trials']} = {result['success_rate']:.0%}"
+    if step.fn == "train_policy":
+        sel = result.get("selection_success_rate")
+        return f": best epoch {result['best_epoch']}" + (f" (selection {sel:.0%})" if sel is not None else "")
+    if "demos" in result:
+        extra = f", {result['attempts']} attempts" if "attempts" in result else ""
+        return f": {result['demos']} episodes, {result['samples']} samples{extra}"
+    return ""
+
+
+def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, workers: int | None = None,
+                   progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Plan, run (reusing finished steps), and write results.json / results.md / results.png into ``out``."""
+    from imgen_ros.policy.experiment_report import write_report
+
+    t0 = time.monotonic()
+    plan = build_plan(name, scale, out, seed)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    results = run_plan(plan, progress=progress, workers=workers)
+    return write_report(plan, results, wall_s=time.monotonic() - t0)
+
+
+__all__ = ["EVAL_SEED_BASE", "EXPERIMENT_NAMES", "SELECTION_SEED_BASE", "Plan", "Step", "build_plan",
+           "run_experiment", "run_plan"]

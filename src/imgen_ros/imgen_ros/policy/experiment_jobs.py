@@ -1,0 +1,202 @@
+"""The single-core steps of an experiment, each runnable in a worker process.
+
+Every function takes JSON-able keyword arguments, writes its output files, and returns a
+JSON-able summary (stored in the step's marker file). Data steps call the DATA layer's Python API
+(``imgen_ros.datagen.collect.collect``, ``imgen_ros.datagen.runner.run_generation``); training
+and evaluation call ``imgen_ros.policy.train`` / ``imgen_ros.policy.evaluate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _single_core() -> None:
+    """One core per step: no intra-op thread pools (they thrash when two steps share 2 cores)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_step(fn: str, kwargs: dict[str, Any], log_path: str) -> dict[str, Any]:
+    """Run ``fn(**kwargs)`` from this module with stdout/stderr appended to ``log_path``."""
+    _single_core()
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    func = globals()[fn]
+    t0 = time.monotonic()
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        print(f"== {fn} {kwargs}", flush=True)
+        result = func(**kwargs)
+        print(f"== done in {time.monotonic() - t0:.1f} s: {result}", flush=True)
+    sys.stdout.flush()
+    return {**result, "wall_s": round(time.monotonic() - t0, 2)}
+
+
+def _dataset_stats(path: str | Path) -> dict[str, Any]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        demos = [k for k in f["data"] if k.startswith("demo_")]
+        samples = int(sum(int(f[f"data/{d}"].attrs["num_samples"]) for d in demos))
+    return {"path": str(path), "demos": len(demos), "samples": samples}
+
+
+def _fresh(out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (out, out.with_name(out.name + ".journal")):
+        if stale.exists():
+            stale.unlink()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+def collect_demos(task: str, out: str, episodes: int, seed: int, noise: str, observability: str) -> dict[str, Any]:
+    """Privileged demos (scripted expert on true poses); ``noise='on'`` records them in the test env."""
+    from imgen_ros.datagen.collect import CollectConfig, collect
+    from imgen_ros.sim import make_env
+
+    env = make_env(task, noise=noise, observability=observability)
+    config = CollectConfig(task=task, kind="demos", policy="expert", episodes=episodes, seed=seed,
+                           observability=observability)
+    stats = collect(config, _fresh(out), env=env)
+    env.close()
+    return {**_dataset_stats(out), "collect": stats}
+
+
+def collect_interventions(task: str, out: str, episodes: int, seed: int, policy: str, noise: str,
+                          observability: str) -> dict[str, Any]:
+    """Human-gated interventions: ``policy`` (the base checkpoint) under corruption, simulated human takes over."""
+    from imgen_ros.datagen.collect import CollectConfig, collect
+    from imgen_ros.sim import make_env
+
+    env = make_env(task, noise=noise, observability=observability)
+    config = CollectConfig(task=task, kind="interventions", policy=policy, episodes=episodes, seed=seed,
+                           observability=observability, max_attempts=20 * episodes + 20)
+    stats = collect(config, _fresh(out), env=env)
+    env.close()
+    return {**_dataset_stats(out), "collect": stats}
+
+
+def recovery_segments(source: str, out: str) -> dict[str, Any]:
+    """Each intervention from the take-over on (the human-labelled part), as HG-DAgger keeps it and as
+    I-MG keeps its generated episodes; episodes without a take-over are dropped."""
+    import numpy as np
+
+    from imgen_ros.data.episode import ACTION_MODE_HUMAN
+    from imgen_ros.data.reader import DatasetReader
+    from imgen_ros.data.writer import DatasetWriter
+
+    kept = 0
+    with DatasetReader(source) as reader, DatasetWriter(_fresh(out), reader.env_args) as writer:
+        writer.set_json_attr("imgen_config", {"command": "recovery_segments", "source": str(source)})
+        for demo in reader.demos():
+            episode = reader.load_episode(demo)
+            human = np.flatnonzero(np.asarray(episode.action_modes) == ACTION_MODE_HUMAN)
+            if len(human) == 0:
+                continue
+            part = episode.slice(int(human[0]))
+            part.attrs["takeover_step"] = int(human[0])
+            part.attrs["source_demo"] = demo
+            writer.append(part, masks=["recovery"])
+            kept += 1
+    if kept == 0:
+        raise ValueError(f"{source}: no episode has a human take-over")
+    return _dataset_stats(out)
+
+
+def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noise: str, observability: str,
+             policy: str | None = None, policy_execution: bool = True) -> dict[str, Any]:
+    """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes."""
+    from imgen_ros.datagen.episodes import GenerationParams
+    from imgen_ros.datagen.job import GenerationJob
+    from imgen_ros.datagen.runner import RunOptions, run_generation
+
+    if kind == "mimicgen" and noise != "off":
+        return _mimicgen_in_test_env(task, source, out, n, seed, noise, observability)
+    job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
+                        noise=noise, observability=observability,
+                        params=GenerationParams(policy_execution=policy_execution))
+    report = run_generation(job, _fresh(out), RunOptions(n=n, workers=1, progress=False, overwrite=True,
+                                                          valid_every=0))
+    return {**_dataset_stats(out), "attempts": report.attempts, "outcomes": report.outcomes,
+            "success_rate": round(report.success_rate, 4)}
+
+
+def _mimicgen_in_test_env(task: str, source: str, out: str, n: int, seed: int, noise: str,
+                          observability: str) -> dict[str, Any]:
+    """MimicGen in the *test* environment (MG Demo): the demonstrator's segments are transformed to the
+    true object poses while the recorded observations carry the corruption.
+
+    ``GenerationJob`` always generates MimicGen data noise-free (the base dataset), so this drives
+    the DATA layer's per-attempt ``generate_mimicgen`` with a corrupted environment instead.
+    """
+    from collections import Counter
+
+    from imgen_ros.data.writer import DatasetWriter
+    from imgen_ros.datagen.episodes import GenerationParams, generate_mimicgen
+    from imgen_ros.datagen.job import attempt_seed
+    from imgen_ros.datagen.sources import DemoPool
+    from imgen_ros.sim import make_env
+
+    env = make_env(task, noise=noise, observability=observability)
+    pool = DemoPool.from_file(source, task, env.subtasks)
+    params = GenerationParams()
+    outcomes: Counter[str] = Counter()
+    kept = attempt = 0
+    max_attempts = 20 * n + 20
+    with DatasetWriter(_fresh(out), env.env_args()) as writer:
+        writer.set_json_attr("imgen_config", {"command": "generate mimicgen (test env)", "task": task,
+                                              "source": str(source), "seed": seed, "noise": noise, "n": n})
+        while kept < n:
+            if attempt >= max_attempts:
+                raise RuntimeError(f"MG Demo: only {kept}/{n} kept after {attempt} attempts ({dict(outcomes)})")
+            result = generate_mimicgen(env, pool, attempt, attempt_seed(seed, attempt), params)
+            outcomes[result.outcome] += 1
+            if result.kept:
+                writer.append(result.episode, masks=["generated"])
+                kept += 1
+            attempt += 1
+        writer.set_json_attr("imgen_stats", {"attempts": attempt, "kept": kept, "outcomes": dict(outcomes)})
+    env.close()
+    return {**_dataset_stats(out), "attempts": attempt, "outcomes": dict(outcomes),
+            "success_rate": round(kept / attempt, 4)}
+
+
+# ----------------------------------------------------------------------------------------------
+# learning
+# ----------------------------------------------------------------------------------------------
+
+def train_policy(task: str, datasets: list[str], weights: list[float] | None, out_dir: str, size: dict[str, Any],
+                 seed: int, eval_noise: str, eval_observability: str) -> dict[str, Any]:
+    from imgen_ros.policy.train import TrainConfig, train
+
+    cfg = TrainConfig(task=task, datasets=list(datasets), weights=list(weights) if weights else None,
+                      out_dir=out_dir, seed=seed, eval_noise=eval_noise, eval_observability=eval_observability,
+                      num_threads=1, **size)
+    result = train(cfg)
+    return {"best_checkpoint": result.best_checkpoint, "best_epoch": result.best_epoch,
+            "selection_success_rate": result.best_success_rate, "train_wall_s": round(result.wall_s, 1),
+            "datasets": [_dataset_stats(p) for p in datasets], "weights": weights,
+            "final_loss": result.history[-1]["loss"] if result.history else None}
+
+
+def evaluate_policy(task: str, checkpoint: str, trials: int, noise: str, observability: str,
+                    seed_base: int) -> dict[str, Any]:
+    from imgen_ros.policy.evaluate import evaluate
+
+    result = evaluate(task, checkpoint, trials=trials, noise=noise, observability=observability, seed_base=seed_base)
+    print(result.summary())
+    out = result.to_dict()
+    out["per_trial"] = [t.__dict__ for t in result.per_trial]
+    return out

@@ -1,0 +1,151 @@
+"""results.json, results.md (the paper's table layout, paper numbers beside ours) and results.png."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from imgen_ros.policy.experiment_spec import describe
+from imgen_ros.policy.plots import plot_table
+from imgen_ros.policy.stats import wilson_interval
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per variant with our numbers per column (+ derived mean columns) and the paper's."""
+    exp = plan.experiment
+    from imgen_ros.policy.experiment import group_name
+
+    rows = []
+    for variant in exp.variants:
+        cells: dict[str, Any] = {}
+        for column in exp.columns:
+            ev = results[plan.eval_keys[(variant, column.label)]]
+            train = results[plan.train_keys[(variant, group_name(column))]]
+            cells[column.label] = {
+                "success_rate": ev["success_rate"], "successes": ev["successes"], "trials": ev["trials"],
+                "ci_low": ev["ci_low"], "ci_high": ev["ci_high"], "mistakes": ev["mistakes"],
+                "noise": ev["noise"], "observability": ev["observability"], "eval_seed_base": ev["seed_base"],
+                "checkpoint": train["best_checkpoint"], "best_epoch": train["best_epoch"],
+                "selection_success_rate": train.get("selection_success_rate"),
+                "train_datasets": train["datasets"], "train_weights": train["weights"],
+            }
+        for label in exp.mean_columns:
+            k = sum(c["successes"] for c in cells.values())
+            n = sum(c["trials"] for c in cells.values())
+            low, high = wilson_interval(k, n)
+            cells[label] = {"success_rate": k / n, "successes": k, "trials": n, "ci_low": low, "ci_high": high,
+                            "derived": "mean of " + ", ".join(c.label for c in exp.columns)}
+        rows.append({"variant": variant, "results": cells, "paper": exp.paper.get(variant, {})})
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    labels = summary["column_labels"]
+    lines = [f"# {summary['title']}", "",
+             f"`imgen experiment {summary['experiment']} --scale {summary['scale']['name']} --seed {summary['seed']}`"
+             f" — {summary['finished_utc']}, wall time {summary['wall_s'] / 60:.1f} min on {summary['machine']}"
+             f" (commit {summary['commit'] or 'unknown'}).", ""]
+    head = ["Dataset"]
+    for label in labels:
+        head += [f"{label} (imgen)", "95% CI", f"{label} (paper)"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for row in summary["rows"]:
+        cells = [row["variant"]]
+        for label in labels:
+            r = row["results"][label]
+            cells += [f"**{r['success_rate']:.0%}** ({r['successes']}/{r['trials']})",
+                      f"{r['ci_low']:.0%}–{r['ci_high']:.0%}", _pct(row["paper"].get(label))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "![results](results.png)", ""]
+    if summary.get("note"):
+        lines += [summary["note"], ""]
+    lines += ["## Protocol", "",
+              "- Every variant is BC-RNN-GMM (robomimic 0.3.0) trained on its own dataset; checkpoint selected by "
+              "rollouts on selection seeds, then evaluated on the same held-out seeds "
+              f"({summary['eval_seed_base']} + i) under corruption.",
+              f"- Scale `{summary['scale']['name']}`: base D = {summary['scale']['base_generated']} MimicGen demos "
+              f"from 10, MG Demo {summary['scale']['mg_demo_generated']}, I-MG {summary['scale']['imgen_generated']} "
+              f"from 10 interventions; training {summary['scale']['train']['epochs']} epochs x "
+              f"{summary['scale']['train']['steps_per_epoch']} steps, batch {summary['scale']['train']['batch_size']}, "
+              f"LSTM {summary['scale']['train']['rnn_num_layers']}x{summary['scale']['train']['rnn_hidden_dim']}, "
+              f"GMM {summary['scale']['train']['gmm_modes']} modes, lr {summary['scale']['train']['learning_rate']}; "
+              f"{summary['scale']['final_trials']} evaluation trials.",
+              f"- Seeds: experiment seed {summary['seed']} (data seeds 1000*seed + k, training seed seed + 1).", ""]
+    if summary["deviations"]:
+        lines += ["## Deviations from the paper's protocol", ""]
+        lines += [f"- {d}" for d in summary["deviations"]]
+        lines.append("")
+    lines += ["## Datasets", "", "| artifact | episodes | samples | generation attempts |", "|---|---|---|---|"]
+    for key, d in summary["datasets"].items():
+        lines.append(f"| {key} | {d['demos']} | {d['samples']} | {d.get('attempts', '—')} |")
+    lines += ["", "## Step times (s)", "", "| step | wall s |", "|---|---|"]
+    for key, t in summary["step_wall_s"].items():
+        lines.append(f"| {key} | {t:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_table(summary: dict[str, Any]) -> str:
+    """Plain-text table for the terminal."""
+    labels = summary["column_labels"]
+    width = max(len(r["variant"]) for r in summary["rows"]) + 2
+    head = "Dataset".ljust(width) + "".join(f"{label[:22]:>24}{'paper':>8}" for label in labels)
+    out = [summary["title"], head, "-" * len(head)]
+    for row in summary["rows"]:
+        line = row["variant"].ljust(width)
+        for label in labels:
+            r = row["results"][label]
+            ours = f"{r['success_rate']:.0%} [{r['ci_low']:.0%}-{r['ci_high']:.0%}]"
+            line += f"{ours:>24}{_pct(row['paper'].get(label)):>8}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    exp = plan.experiment
+    rows = collect_rows(plan, results)
+    labels = [c.label for c in exp.columns] + list(exp.mean_columns)
+    datasets = {key.split("/data/")[0] + "/" + key.split("/data/")[1]: {k: v for k, v in res.items()
+                                                                          if k in ("demos", "samples", "attempts",
+                                                                                   "outcomes", "path")}
+                for key, res in results.items() if "/data/" in key}
+    summary = {
+        "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed,
+        "variants": list(exp.variants), "columns": [asdict(c) for c in exp.columns], "column_labels": labels,
+        "rows": rows, "note": exp.note, "deviations": list(plan.scale.deviations),
+        "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
+        "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
+        "wall_s": wall_s, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {_cpus()} CPUs", "commit": _git_commit(), "out": str(plan.out),
+    }
+    out = plan.out
+    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    ours = {(row["variant"], label): (row["results"][label]["success_rate"], row["results"][label]["ci_low"],
+                                      row["results"][label]["ci_high"]) for row in rows for label in labels}
+    plot_table(list(exp.variants), labels, ours, exp.paper, out / "results.png", exp.title)
+    (out / "results.md").write_text(render_markdown(summary))
+    summary["table"] = render_table(summary)
+    return summary
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
