@@ -99,3 +99,18 @@ def test_journal_drops_a_torn_tail_and_resumes(tmp_path):
     writer.append({"i": 3, "blob": None})
     writer.close()
     assert [r["i"] for r in read_journal(path)[0]] == [0, 1, 2, 3]
+
+
+def test_fast_pose_action_matches_core_target_pose_to_action():
+    from imgen_ros.core.action import DEFAULT_SCALE, target_pose_to_action
+    from imgen_ros.datagen.replay import pose_action
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        current = random_pose(rng)
+        angle = rng.choice([1e-9, 1e-3, 0.2, 1.5, 3.1, np.pi - 1e-6])
+        axis = rng.normal(size=3)
+        delta = Rotation.from_rotvec(axis / np.linalg.norm(axis) * angle).as_matrix()
+        target = make_pose(current[:3, 3] + rng.normal(0, 0.02, 3), delta @ current[:3, :3])
+        np.testing.assert_allclose(pose_action(target, current, 1.0, DEFAULT_SCALE),
+                                   target_pose_to_action(target, current, 1.0, DEFAULT_SCALE), atol=1e-6)

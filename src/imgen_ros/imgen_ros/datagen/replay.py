@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.core.action import action_to_target_pose, target_pose_to_action
-from imgen_ros.core.pose import Pose, interpolate_poses, transform_poses_to_new_frame
+from imgen_ros.core.action import ActionScale, action_to_target_pose, delta_to_action
+from imgen_ros.core.pose import Pose, interpolate_poses, matrix_to_axisangle, transform_poses_to_new_frame
 from imgen_ros.data.episode import EpisodeRecorder
 from imgen_ros.datagen.segments import Segment
 
@@ -45,6 +45,24 @@ def adapt_segment(segment: Segment, object_pose_now: Pose, eef_pose_now: Pose, g
     poses = np.concatenate([interp, hold, transformed], axis=0)
     grippers = np.concatenate([np.full(len(interp) + len(hold), gripper_now), segment.gripper])
     return poses, grippers
+
+
+def rotation_vector(rotation: NDArray) -> NDArray[np.float64]:
+    """Axis-angle vector of a 3x3 rotation (numpy; scipy's general path only near 180 degrees)."""
+    cos = (np.trace(rotation) - 1.0) * 0.5
+    if cos < -0.99:
+        return matrix_to_axisangle(rotation)
+    angle = np.arccos(min(1.0, cos))
+    skew = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    if angle < 1e-7:
+        return 0.5 * skew
+    return skew * (angle / (2.0 * np.sin(angle)))
+
+
+def pose_action(target: Pose, current: Pose, gripper: float, scale: ActionScale) -> NDArray[np.float64]:
+    """Normalized action moving ``current`` toward ``target`` (same as core.action.target_pose_to_action)."""
+    drot = rotation_vector(target[:3, :3] @ current[:3, :3].T)
+    return delta_to_action(target[:3, 3] - current[:3, 3], drot, gripper, scale)
 
 
 @dataclass
@@ -120,7 +138,7 @@ def execute_poses(env: Any, obs: dict, poses: NDArray, grippers: NDArray, rng: n
     for target, gripper in zip(poses, grippers, strict=True):
         if steps >= step_budget or (stop is not None and stop()):
             break
-        action = target_pose_to_action(target, env.eef_pose(), float(gripper), env.scale)
+        action = pose_action(target, env.eef_pose(), float(gripper), env.scale)
         if noise > 0:
             action[:6] += rng.normal(0.0, noise, size=6)
         action = np.clip(action, -1.0, 1.0)

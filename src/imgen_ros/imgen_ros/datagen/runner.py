@@ -84,6 +84,7 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
         journal.append(header)
     committer = _Committer(out, ctx.env.env_args(), job, options)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     executor = None
     bar = _progress_bar(options, job)
     try:
@@ -105,6 +106,7 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
                 committer.commit_ready(results)
                 _update_bar(bar, committer, t0)
         wall = time.perf_counter() - t0
+        committer.timing["main_cpu_s"] += time.process_time() - cpu0
         report = committer.finalize(wall, resumed)
     finally:
         if executor is not None:
