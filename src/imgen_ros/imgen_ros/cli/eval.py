@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from imgen_ros.cli.main import CliError
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from imgen_ros.policy.evaluate import EVAL_SEED_BASE, evaluate
+
+    torch.set_num_threads(args.threads)
 
     if args.trials <= 0:
         raise CliError(f"--trials must be > 0, got {args.trials}")
@@ -18,9 +23,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--videos must be >= 0, got {args.videos}")
     video_dir = Path(args.video_dir) if args.video_dir else Path(args.policy).with_suffix("").parent / "videos"
 
+    tty = sys.stdout.isatty()
+
     def progress(done: int, total: int, successes: int) -> None:
-        if not args.json:
+        if args.json:
+            return
+        if tty:
             print(f"\rtrial {done}/{total}: {successes} successes", end="" if done < total else "\n", flush=True)
+        elif done % 10 == 0 or done == total:
+            print(f"trial {done}/{total}: {successes} successes", flush=True)
 
     try:
         result = evaluate(args.task, args.policy, trials=args.trials, noise=args.noise,
@@ -52,5 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--videos", type=int, default=0, help="record the first K trials as mp4")
     parser.add_argument("--video-dir", default=None, help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: batch-1 LSTM inference is fastest single-threaded)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
