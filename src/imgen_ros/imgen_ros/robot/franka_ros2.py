@@ -16,7 +16,6 @@ The driver does not spin: the node passed in must be spun by the caller's execut
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +28,7 @@ from sensor_msgs.msg import JointState
 
 from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
+from imgen_ros.robot.franka_ros2_config import FrankaRos2Config
 from imgen_ros.robot.interface import (
     ArmState,
     DriverError,
@@ -52,26 +52,6 @@ def load_franka_interfaces() -> SimpleNamespace:
     except ImportError as err:
         raise MissingDependencyError(f"{FRANKA_MSGS_HINT} (import failed: {err})") from err
     return SimpleNamespace(FrankaRobotState=FrankaRobotState, Homing=Homing, Move=Move, Grasp=Grasp)
-
-
-@dataclass(frozen=True)
-class FrankaRos2Config:
-    target_pose_topic: str = "target_pose"
-    robot_state_topic: str = "franka_robot_state_broadcaster/robot_state"
-    gripper_namespace: str = "franka_gripper"
-    base_frame: str = "fr3_link0"
-    gripper_speed_mps: float = 0.1
-    gripper_force_n: float = 40.0
-    gripper_open_width_m: float = 0.08
-    gripper_epsilon_outer_m: float = 0.08
-    home_gripper_on_start: bool = True
-    state_timeout_s: float = 0.2   # execute() refuses to act on an older measurement
-
-    def __post_init__(self) -> None:
-        if not self.target_pose_topic or not self.robot_state_topic:
-            raise ValueError("FrankaRos2Config: topic names must not be empty")
-        if self.state_timeout_s <= 0:
-            raise ValueError(f"state_timeout_s must be > 0, got {self.state_timeout_s}")
 
 
 def pose_from_msg(pose_msg: Any) -> Pose:

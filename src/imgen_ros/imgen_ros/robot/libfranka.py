@@ -55,7 +55,8 @@ class LibfrankaConfig:
     gripper_open_width_m: float = 0.08
     # A grasp command closes to 0 and succeeds at any width in (0 - inner, 0 + outer): "grasp whatever is there".
     gripper_epsilon_outer_m: float = 0.08
-    home_joint_positions: tuple[float, ...] = ()  # move here in start() when given (7 values, rad)
+    move_home_on_start: bool = False
+    home_joint_positions: tuple[float, ...] = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)  # rad
     connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class LibfrankaConfig:
             raise ValueError("LibfrankaConfig.robot_ip must not be empty")
         if not 0.0 < self.relative_dynamics_factor <= 1.0:
             raise ValueError(f"relative_dynamics_factor must be in (0, 1], got {self.relative_dynamics_factor}")
-        if self.home_joint_positions and len(self.home_joint_positions) != 7:
+        if len(self.home_joint_positions) != 7:
             raise ValueError(f"home_joint_positions needs 7 values, got {len(self.home_joint_positions)}")
         if not 0.0 < self.gripper_open_width_m <= 0.08:
             raise ValueError(f"gripper_open_width_m must be in (0, 0.08], got {self.gripper_open_width_m}")
@@ -111,7 +112,7 @@ class LibfrankaDriver(RobotDriver):
             self._gripper = fr.Gripper(cfg.robot_ip)
         except Exception as err:
             raise DriverError(f"cannot connect to the Franka Hand at {cfg.robot_ip}: {err}") from err
-        if cfg.home_joint_positions:
+        if cfg.move_home_on_start:
             robot.move(fr.JointMotion(list(cfg.home_joint_positions)))
 
     def close(self) -> None:
@@ -132,10 +133,10 @@ class LibfrankaDriver(RobotDriver):
     def read_state(self) -> ArmState:
         robot = self._require()
         with self._lock:
-            pose = np.asarray(robot.current_cartesian_state.pose.end_effector_pose.matrix, dtype=float)
-            joints = robot.current_joint_state
-            q = np.asarray(joints.position, dtype=float)
-            dq = np.asarray(joints.velocity, dtype=float)
+            state = robot.state  # one libfranka RobotState: pose and joints from the same instant
+        pose = np.asarray(state.O_T_EE.matrix, dtype=float)
+        q = np.asarray(state.q, dtype=float)
+        dq = np.asarray(state.dq, dtype=float)
         width = float(self._gripper.width) if self._gripper is not None else 0.0
         return ArmState(stamp_s=time.time(), tcp_pose=pose, joint_positions=q, joint_velocities=dq,
                         gripper_width=width)

@@ -1,0 +1,109 @@
+"""robot_driver: executes the arbiter's safety-filtered ``robot/command`` on the FR3 and publishes
+``robot_state`` (logic: imgen_ros.robot; driver selected by the ``driver`` parameter).
+
+- ``libfranka``: franky (FCI, the 1 kHz loop inside libfranka); ``franka_ros2``: PoseStamped targets
+  for a Cartesian impedance controller + franka_gripper actions, state from
+  franka_robot_state_broadcaster (needs franka_msgs); ``sim``: a MuJoCo TaskEnv stepped per command.
+- Each DeltaPoseCommand is executed on arrival; a non-finite one is refused (hold instead).
+- No command for ``command_timeout_s``: hold the pose once (the arbiter normally sends HOLD itself).
+- ``robot_state`` (imgen_msgs/RobotState) at ``state_rate_hz``.
+Parameters: ``config/robot_driver.yaml``.
+"""
+
+from __future__ import annotations
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from imgen_msgs.msg import DeltaPoseCommand, RobotState
+from imgen_ros.core import topics
+from imgen_ros.nodes._ros import command_from_msg, declare_config, now_s, pose_to_msg, qos, run, to_stamp
+from imgen_ros.robot.config import RobotDriverNodeConfig
+from imgen_ros.robot.factory import make_driver
+from imgen_ros.robot.interface import ArmState, DriverError, RobotDriver
+
+
+def build_driver(config: RobotDriverNodeConfig, node: Node) -> RobotDriver:
+    if config.driver == "sim":
+        from imgen_ros.sim import make_env
+
+        env = make_env(config.sim.task, noise="off")
+        env.reset(config.sim.seed)
+        return make_driver("sim", env=env)
+    return make_driver(config.driver, node=node, libfranka=config.libfranka, franka_ros2=config.franka_ros2)
+
+
+def state_to_msg(state: ArmState, frame_id: str = topics.BASE_FRAME) -> RobotState:
+    msg = RobotState()
+    msg.header.stamp = to_stamp(state.stamp_s)
+    msg.header.frame_id = frame_id
+    msg.joint_positions = [float(v) for v in state.joint_positions]
+    msg.joint_velocities = [float(v) for v in state.joint_velocities]
+    msg.tcp_pose = pose_to_msg(state.tcp_pose)
+    msg.gripper_qpos = [float(v) for v in state.gripper_qpos]
+    msg.gripper_width = float(state.gripper_width)
+    return msg
+
+
+class RobotDriverNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("robot_driver", **kwargs)
+        self.config = declare_config(self, RobotDriverNodeConfig)
+        self.driver = build_driver(self.config, self)
+        self.driver.start()
+        # Commands and state publication run in separate groups (two threads): a slow state read must
+        # never delay a command. The drivers serialize their own access to the robot.
+        commands, state = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
+        self.create_subscription(DeltaPoseCommand, topics.ROBOT_COMMAND, self._on_command, qos(topics.ROBOT_COMMAND),
+                                 callback_group=commands)
+        self.create_timer(self.config.command_timeout_s / 2.0, self._watchdog, callback_group=commands)
+        self.create_timer(1.0 / self.config.state_rate_hz, self._publish_state, callback_group=state)
+        self._last_command_s = now_s(self)
+        self._holding = True
+        self.executed = 0
+        self.get_logger().info(f"driver '{self.config.driver}' started")
+
+    def _on_command(self, msg: DeltaPoseCommand) -> None:
+        self._last_command_s = now_s(self)
+        command = command_from_msg(msg)
+        try:
+            self.driver.execute(command)
+            self.executed += 1
+            self._holding = False
+        except ValueError as err:
+            self.get_logger().error(f"refused command {msg.step}: {err}; holding")
+            self._hold()
+        except DriverError as err:
+            self.get_logger().error(f"command {msg.step} failed: {err}")
+
+    def _watchdog(self) -> None:
+        if not self._holding and now_s(self) - self._last_command_s > self.config.command_timeout_s:
+            self.get_logger().warning(f"no command for {self.config.command_timeout_s} s: holding")
+            self._hold()
+
+    def _hold(self) -> None:
+        try:
+            self.driver.hold()
+            self._holding = True
+        except DriverError as err:
+            self.get_logger().error(f"hold failed: {err}")
+
+    def _publish_state(self) -> None:
+        try:
+            state = self.driver.read_state()
+        except DriverError as err:
+            self.get_logger().warning(f"no robot state: {err}", throttle_duration_sec=2.0)
+            return
+        self.state_pub.publish(state_to_msg(state))
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    run(RobotDriverNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    main()
