@@ -4,7 +4,8 @@ An object starts held in the closed gripper above the table; a fixed (mocap) tar
 10 x 10 cm region. The expert moves the held object above the target, aligns it, inserts it,
 releases it and backs off. Targets are corrupted in (x, y); contact between the held object and the
 target reveals the target's pose (full) or a partial cue. A mistake is the held object landing on
-the target (rim / top) while not aligned with it, or touching the table beside it.
+the target (rim / top) while not aligned with it, touching the table beside it, or going down
+beside it (below its top while not aligned).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from imgen_ros.sim.tasks.common import TOP_DOWN, place_in_hand, set_mocap_pose
 REGION_X = (0.50, 0.60)
 REGION_Y = (-0.05, 0.05)
 MISALIGN_MARGIN = 0.002  # m beyond the success tolerance before a contact counts as a mistake
+BESIDE_DEPTH = 0.005  # m below the target's top while misaligned: the object went down beside it
 
 
 class HeldInsertionTask(Task):
@@ -57,8 +59,12 @@ class HeldInsertionTask(Task):
     def mistake(self, env: TaskEnv) -> bool:
         if env.touching("hand", "table") or env.touching("fingers", self.target):
             return True
-        misaligned = self._xy_error(env) > self.align_tol + MISALIGN_MARGIN
-        return misaligned and (env.touching(self.held, self.target) or env.touching(self.held, "table"))
+        if self._xy_error(env) <= self.align_tol + MISALIGN_MARGIN:
+            return False
+        if env.touching(self.held, self.target) or env.touching(self.held, "table"):
+            return True
+        # passed down beside the target without touching it
+        return self._held_bottom_z(env) < self.target_top - BESIDE_DEPTH
 
     def _tcp_for(self, env: TaskEnv, held_pose: Pose) -> Pose:
         """TCP pose that puts the held object at ``held_pose`` with the current grasp."""
