@@ -11,6 +11,14 @@ See ``imgen_ros.sim.env.TaskEnv`` for the methods (observation, is_success, mist
 object_poses, datagen_info, get_state/set_state, env_args, render), ``imgen_ros.sim.expert``
 (``ScriptedExpert``) and ``imgen_ros.sim.human`` (``SimulatedHuman``).
 
+Observation ``"object"``: for each name in ``task.object_names`` the observed (corrupted) pose as
+position (3) + quaternion xyzw (4), then the observability channel: ``"full"`` -> true pose of the
+revealed object (7), ``"partial"`` -> the task's cue (3: first-contact position or unit direction),
+``"none"`` -> nothing; always followed by a flag (1.0 once revealed by contact, else 0.0; zeros
+before). ``get_state()`` = MuJoCo ``mjSTATE_INTEGRATION`` state followed by the env extras (step,
+gripper command, reveal flag, cue (7), revealed true pose (7), target pose rows (12), corruption
+offsets (3 per object)).
+
 Layout: ``model`` (FR3 spec from franky-sim + TCP site, strong gripper, table), ``controller``
 (DLS IK onto the arm's position servos), ``contacts`` (contact queries), ``task`` (the ``Task``
 base class, ``Waypoint``, ``SubtaskSpec``, ``ContactChannel``), ``env`` (``TaskEnv``),
