@@ -127,13 +127,9 @@ class FrankaRos2Driver(RobotDriver):
                 self._homing.send_goal_async(self.types.Homing.Goal())
 
     def close(self) -> None:
+        """Stop commanding. The publisher, subscriptions and action clients belong to the node and go
+        with it (destroying them here races the caller's executor)."""
         self._started = False
-        for client in (self._homing, self._move, self._grasp):
-            client.destroy()
-        for sub in self._subs:
-            self.node.destroy_subscription(sub)
-        self._subs = []
-        self.node.destroy_publisher(self._target_pub)
 
     # ------------------------------------------------------------------ state and commands
     def read_state(self) -> ArmState:
