@@ -97,7 +97,7 @@ def test_same_seed_same_file_with_1_and_2_workers(source_interventions, tmp_path
 
 def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_path):
     out, ref = tmp_path / "killed.hdf5", tmp_path / "ref.hdf5"
-    n = 30
+    n = 20
     entry = "import sys; from imgen_ros.cli.main import main; sys.exit(main())"
     cmd = [sys.executable, "-c", entry, "generate", "imgen", "--task", "block_grasp", "--source",
            str(source_interventions), "--policy", "expert", "--n", str(n), "--seed", "3", "--workers", "2",
@@ -106,7 +106,7 @@ def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_pa
     deadline = time.monotonic() + 120
     journal = journal_path(out)
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(read_journal(journal)[0]) >= 12:  # header + >= 11 attempts finished
+        if len(read_journal(journal)[0]) >= 9:  # header + >= 8 attempts finished
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
@@ -114,7 +114,7 @@ def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_pa
     proc.wait()
     assert journal.exists()
     finished = len(read_journal(journal)[0]) - 1
-    assert 11 <= finished
+    assert 8 <= finished
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resumed" in rerun.stdout
@@ -122,7 +122,7 @@ def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_pa
     assert not journal.exists()
     with DatasetReader(out) as r:
         assert len(r.demos()) == n
-        assert r.json_attr("imgen_stats")["resumed_attempts"] >= 11
+        assert r.json_attr("imgen_stats")["resumed_attempts"] == finished
     # and the resumed file equals an uninterrupted run of the same command
     run_generation(_imgen_job(source_interventions), ref, RunOptions(n=n, workers=2, progress=False))
     _assert_same_episodes(out, ref)
