@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand, Source
@@ -22,6 +24,7 @@ class FakeInputs(Node):
         self.policy_delta = np.array([0.2, 0.0, 0.0])     # far beyond the step limit: must be clamped
         self.teleop_delta = np.array([0.0, 0.0, 0.01])
         self.tcp = np.array([0.5, 0.0, 0.3])
+        self.sent_policy: list[float] = []   # wall-clock times of published policy commands
         self.pubs = {
             "robot_state": self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE)),
             "pose": self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE, qos(topics.OBJECT_POSE)),
@@ -60,3 +63,4 @@ class FakeInputs(Node):
         if self.alive["policy"]:
             self.pubs["policy"].publish(command_to_msg(
                 DeltaCommand(self.policy_delta, np.array([0.0, 0.0, 2.0]), -1.0, Source.POLICY, t)))
+            self.sent_policy.append(time.time())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -21,8 +22,11 @@ CONFIG = REPO / "config"
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
 
 
+RT_PRIORITY = 40
+
+
 def node_cmd(module: str, params_file: str | None, **params: object) -> list[str]:
-    cmd = ["python", "-m", f"imgen_ros.nodes.{module}", "--ros-args"]
+    cmd = [sys.executable, "-m", f"imgen_ros.nodes.{module}", "--ros-args"]
     if params_file:
         cmd += ["--params-file", str(CONFIG / params_file)]
     for key, value in params.items():
@@ -35,23 +39,33 @@ def node_cmd(module: str, params_file: str | None, **params: object) -> list[str
 
 def sim_safety() -> SafetyFilter:
     cfg = load_config(ArbiterConfig, CONFIG / "arbiter_sim.yaml", "intervention_arbiter",
-                      extra=("watchdog_rate_hz", "state_rate_hz"))
+                      extra=("watchdog_rate_hz", "state_rate_hz", "realtime_priority"))
     return SafetyFilter(cfg.safety)
 
 
 def start_graph(node_process, wait_until, probe: Probe, *, sim: dict | None = None, policy: dict | None = None,
-                recorder_dir: Path | None = None, recorder: dict | None = None, extra: dict | None = None):
-    """sim_node, intervention_arbiter, policy_node (+ recorder, + extra {name: cmd}); waits for them."""
+                recorder_dir: Path | None = None, recorder: dict | None = None, extra: dict | None = None,
+                arbiter: dict | None = None):
+    """sim_node, intervention_arbiter, policy_node (+ recorder, + extra {name: cmd}); waits for them.
+
+    The arbiter's executor thread runs SCHED_FIFO (``realtime_priority``, as in the docker deployment),
+    so other load on a shared test machine cannot delay its watchdog; its inputs still can.
+    """
+    arbiter = {"realtime_priority": RT_PRIORITY, **(arbiter or {})}
+
+    def start(cmd: list[str], name: str):
+        return node_process(cmd, name=name)
+
     procs = {
-        "sim": node_process(node_cmd("sim_node", "sim.yaml", **(sim or {})), name="sim"),
-        "arbiter": node_process(node_cmd("intervention_arbiter", "arbiter_sim.yaml"), name="arbiter"),
-        "policy": node_process(node_cmd("policy_node", "policy.yaml", **(policy or {})), name="policy"),
+        "sim": start(node_cmd("sim_node", "sim.yaml", **(sim or {})), "sim"),
+        "arbiter": start(node_cmd("intervention_arbiter", "arbiter_sim.yaml", **arbiter), "arbiter"),
+        "policy": start(node_cmd("policy_node", "policy.yaml", **(policy or {})), "policy"),
     }
     if recorder_dir is not None:
-        procs["recorder"] = node_process(node_cmd("recorder", "recorder.yaml", record_dir=recorder_dir,
-                                                  **(recorder or {})), name="recorder")
+        procs["recorder"] = start(node_cmd("recorder", "recorder.yaml", record_dir=recorder_dir, **(recorder or {})),
+                                  "recorder")
     for name, cmd in (extra or {}).items():
-        procs[name] = node_process(cmd, name=name)
+        procs[name] = start(cmd, name)
 
     def up() -> bool:
         dead = [n for n, p in procs.items() if not p.alive()]
