@@ -78,13 +78,16 @@ def test_recorder_survives_sigkill_with_bounded_loss(ros_context, ros_spin, node
     assert np.sum(stamps >= start) >= sent_in_span, "messages missing inside closed chunks"
 
     # restart: the killed bag is repaired and stays readable, marked incomplete; recording goes on
+    def gids(topic: str) -> set[bytes]:
+        return {bytes(i.endpoint_gid) for i in inputs.get_subscriptions_info_by_topic(f"/{topic}")}
+
+    ghosts = {t: gids(t) for t in (topics.POLICY_COMMAND, topics.EPISODE_EVENTS)}   # the killed one lingers
     recorder2 = node_process(cmd, name="recorder2")
     wait_until(lambda: "repaired" in recorder2.errors() or not recorder2.alive(), 30, "repair on start-up")
     assert not list(bag.glob(".chunk_*"))
     assert bag_custom_data(bag)["imgen_complete"] == "false"
     assert len(read_bag(bag)[f"/{topics.ROBOT_STATE}"]) == len(states)
-    wait_until(lambda: inputs.count_subscribers(topics.POLICY_COMMAND) >= 1
-               and inputs.count_subscribers(topics.EPISODE_EVENTS) >= 1, 30, "restarted recorder subscribed")
+    wait_until(lambda: all(gids(t) - old for t, old in ghosts.items()), 30, "restarted recorder subscribed")
     time.sleep(1.0)
     _publish_event(events, inputs.get_clock(), 2, EpisodeEvent.EVENT_START, "episode_start")
     time.sleep(1.0)
