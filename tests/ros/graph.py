@@ -12,7 +12,7 @@ from imgen_ros.core.arbiter import ArbiterConfig
 from imgen_ros.core.params import load_config
 from imgen_ros.core.safety import SafetyFilter
 from imgen_ros.nodes._ros import command_from_msg, pose_msg_arrays
-from probe import Probe
+from probe import Probe, Received
 
 from imgen_msgs.msg import ControlState, EpisodeEvent
 from imgen_msgs.srv import StartEpisode
@@ -116,14 +116,26 @@ def mode_at(probe: Probe, t: float) -> int | None:
     return states[-1].msg.mode if states else None
 
 
-def hold_latency(probe: Probe, fault_t: float) -> float:
-    """Seconds from ``fault_t`` until the arbiter's HOLD arrives (0 if already in HOLD); asserts it stays."""
+def stamp_s(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def hold_latency(probe: Probe, fault: Received) -> float:
+    """Seconds from the fault to the arbiter's HOLD decision, on the nodes' shared clock.
+
+    ``fault`` is the last good input message (or the first bad one): its header stamp (when it was
+    sent; arrival time for header-less messages) is compared with the header stamp of the first
+    HOLD control state after it (when the arbiter decided; the hold command goes out at once),
+    so the probe's own scheduling does not enter the figure. Asserts that HOLD is kept.
+    """
+    fault_s = stamp_s(fault.msg) if hasattr(fault.msg, "header") else fault.wall
     states = probe.messages(topics.CONTROL_STATE)
-    before = [r for r in states if r.t <= fault_t]
-    after = [r for r in states if r.t > fault_t]
-    if before and before[-1].msg.mode == ControlState.MODE_HOLD:
-        hold_t = fault_t
+    decided = [(stamp_s(r.msg), r.msg.mode) for r in states]
+    before = [m for t, m in decided if t <= fault_s]
+    after = [(t, m) for t, m in decided if t > fault_s]
+    if before and before[-1] == ControlState.MODE_HOLD:
+        hold_s = fault_s
     else:
-        hold_t = next(r.t for r in after if r.msg.mode == ControlState.MODE_HOLD)
-    assert all(r.msg.mode == ControlState.MODE_HOLD for r in after if r.t >= hold_t), "left HOLD while faulty"
-    return hold_t - fault_t
+        hold_s = next(t for t, m in after if m == ControlState.MODE_HOLD)
+    assert all(m == ControlState.MODE_HOLD for t, m in after if t >= hold_s), "left HOLD while faulty"
+    return hold_s - fault_s

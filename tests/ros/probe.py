@@ -32,6 +32,7 @@ RECORDED = {
 class Received:
     t: float          # time.monotonic() at arrival
     msg: object
+    wall: float = 0.0  # time.time() at arrival (the ROS clock of every node here)
 
 
 class Probe(Node):
@@ -50,7 +51,7 @@ class Probe(Node):
 
     def _store(self, topic: str, msg: object) -> None:
         with self.lock:
-            self.log[topic].append(Received(time.monotonic(), msg))
+            self.log[topic].append(Received(time.monotonic(), msg, time.time()))
 
     def messages(self, topic: str, since: float = 0.0) -> list[Received]:
         with self.lock:
