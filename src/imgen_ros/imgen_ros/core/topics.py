@@ -59,4 +59,4 @@ START_EPISODE = "start_episode"             # arbiter
 STOP_EPISODE = "stop_episode"               # arbiter
 SET_CONTROL_MODE = "set_control_mode"       # arbiter
 SIM_RESET = "sim/reset"                     # sim_node: StartEpisode (task, seed) -> new scene
-GENERATE_INTERVENTIONS = "generate_interventions"  # sim_node action server
+GENERATE_INTERVENTIONS = "generate_interventions"  # generation_server (also inside sim_node) action

@@ -12,7 +12,8 @@ truth on ``object_pose/true``, the observability channel on ``object_pose/reveal
 the running episode through the arbiter's ``stop_episode``; ``auto_episodes`` > 0 runs that many
 episodes back to back (reset, start, wait for the end). Runtime parameters ``fault.*`` inject
 faults for tests (NaN pose, frozen pose/camera/robot state). With ``simulated_human: true`` the
-process also runs the simulated human teleop (nodes.sim_human_teleop) on the same world.
+process also runs the simulated human teleop (nodes.sim_human_teleop) on the same world, and with
+``serve_generation: true`` the GenerateInterventions action server (nodes.generation_server).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class SimNodeConfig:
     auto_episodes: int = 0
     episode_gap_s: float = 1.0
     simulated_human: bool = False
+    serve_generation: bool = True
 
     def __post_init__(self) -> None:
         for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "hold_after_s", "episode_gap_s"):
@@ -266,11 +268,15 @@ def make_nodes() -> list[Node]:
         from imgen_ros.nodes.sim_human_teleop import SimHumanTeleop
 
         nodes.append(SimHumanTeleop(sim.env, callback_group=sim.group))
+    if sim.config.serve_generation:
+        from imgen_ros.nodes.generation_server import GenerationServer
+
+        nodes.append(GenerationServer())
     return nodes
 
 
 def main(args: list[str] | None = None) -> None:
-    run(make_nodes, args, threads=2)
+    run(make_nodes, args, threads=3)
 
 
 if __name__ == "__main__":
