@@ -34,6 +34,7 @@ from imgen_ros.robot.interface import (
     DriverError,
     MissingDependencyError,
     RobotDriver,
+    TargetChain,
     checked,
     closes_gripper,
     target_from,
@@ -88,6 +89,8 @@ class FrankaRos2Driver(RobotDriver):
         self._gripper_closed: bool | None = None
         self._started = False
         cfg = self.config
+        self.chain = TargetChain(cfg.chain_targets, cfg.max_target_lead_m, cfg.max_target_lead_rad,
+                                 cfg.stream_timeout_s)
         self._target_pub = node.create_publisher(
             PoseStamped, cfg.target_pose_topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         self._subs = [
@@ -161,12 +164,15 @@ class FrankaRos2Driver(RobotDriver):
 
     def execute(self, command: DeltaCommand) -> Pose:
         checked(command)
-        target = target_from(command, self._fresh_pose())
+        now = self._now()
+        target = target_from(command, self.chain.reference(self._fresh_pose(), now))
         self.publish_target(target)
+        self.chain.commit(target, now)
         self._command_gripper(closes_gripper(command))
         return target
 
     def hold(self) -> None:
+        self.chain.reset()
         self.publish_target(self._fresh_pose())
 
     def _command_gripper(self, close: bool) -> None:

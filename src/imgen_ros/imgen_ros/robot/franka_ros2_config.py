@@ -17,6 +17,11 @@ class FrankaRos2Config:
     gripper_epsilon_outer_m: float = 0.08
     home_gripper_on_start: bool = True
     state_timeout_s: float = 0.2   # execute() refuses to act on an older measurement
+    # Streaming (robot.interface.TargetChain): an impedance controller lags its target like any arm.
+    chain_targets: bool = True
+    max_target_lead_m: float = 0.02
+    max_target_lead_rad: float = 0.2
+    stream_timeout_s: float = 0.15
 
     def __post_init__(self) -> None:
         if not self.target_pose_topic or not self.robot_state_topic:

@@ -2,7 +2,8 @@
 
 A command moves the TCP from its *measured* pose by ``translation`` (m, base frame) and ``rotation``
 (axis-angle, rad, base frame, pre-multiplied), the same semantics as ``core.action.action_to_target_pose``
-and the simulator. ``gripper`` follows robomimic: > 0 closes (grasp), <= 0 opens. Drivers execute
+and the simulator; real-arm drivers chain a 20 Hz stream on the last target while the arm keeps up
+(``TargetChain``), so a lagging arm still covers the commanded path. ``gripper`` follows robomimic: > 0 closes (grasp), <= 0 opens. Drivers execute
 commands asynchronously (``execute`` returns at once) so a 20 Hz loop is never blocked; safety
 limits are the arbiter's safety filter's job, drivers only refuse malformed commands.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from imgen_ros.core.command import DeltaCommand
-from imgen_ros.core.pose import Pose, axisangle_to_matrix, make_pose
+from imgen_ros.core.pose import Pose, axisangle_to_matrix, make_pose, matrix_to_axisangle
 
 
 class DriverError(RuntimeError):
@@ -105,3 +106,43 @@ class RobotDriver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TargetChain:
+    """Where the next delta starts on a robot that lags its targets.
+
+    The command semantics are "measured TCP moved by the delta". A real arm behind a trajectory
+    generator is still on its way to the last target when the next 20 Hz command arrives, so
+    measured-based targets cover only part of each commanded step (about 40-50 % on franky-sim).
+    While commands stream in (each within ``stream_timeout_s`` of the last) and the robot keeps up
+    (last target within ``max_lead_m`` / ``max_lead_rad`` of the measured pose), the next delta
+    starts from the last *target* instead, so the robot covers what was commanded; otherwise
+    (first command, a pause, contact holding the arm back) it starts from the measured pose, which
+    bounds how far a target can lead the arm.
+    """
+
+    def __init__(self, enabled: bool, max_lead_m: float, max_lead_rad: float, stream_timeout_s: float) -> None:
+        if max_lead_m <= 0 or max_lead_rad <= 0 or stream_timeout_s <= 0:
+            raise ValueError("TargetChain: max_lead_m, max_lead_rad and stream_timeout_s must be > 0")
+        self.enabled = enabled
+        self.max_lead_m, self.max_lead_rad, self.stream_timeout_s = max_lead_m, max_lead_rad, stream_timeout_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._target: Pose | None = None
+        self._stamp = -np.inf
+
+    def reference(self, measured: Pose, now_s: float) -> Pose:
+        """The pose the next delta is applied to."""
+        if not self.enabled or self._target is None or now_s - self._stamp > self.stream_timeout_s:
+            return measured
+        lead = np.linalg.norm(self._target[:3, 3] - measured[:3, 3])
+        turn = np.linalg.norm(_rotvec(self._target[:3, :3] @ measured[:3, :3].T))
+        return self._target if lead <= self.max_lead_m and turn <= self.max_lead_rad else measured
+
+    def commit(self, target: Pose, now_s: float) -> None:
+        self._target, self._stamp = target, now_s
+
+
+def _rotvec(rotation: NDArray[np.float64]) -> NDArray[np.float64]:
+    return matrix_to_axisangle(rotation)

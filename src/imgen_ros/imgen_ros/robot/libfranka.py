@@ -27,6 +27,7 @@ from imgen_ros.robot.interface import (
     DriverError,
     MissingDependencyError,
     RobotDriver,
+    TargetChain,
     checked,
     closes_gripper,
     target_from,
@@ -58,6 +59,12 @@ class LibfrankaConfig:
     move_home_on_start: bool = False
     home_joint_positions: tuple[float, ...] = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)  # rad
     connect_timeout_s: float = 10.0
+    # Streaming (see robot.interface.TargetChain): chain 20 Hz deltas on the last target while the
+    # arm keeps up, so it covers the commanded path; false = always from the measured pose.
+    chain_targets: bool = True
+    max_target_lead_m: float = 0.02
+    max_target_lead_rad: float = 0.2
+    stream_timeout_s: float = 0.15
 
     def __post_init__(self) -> None:
         if not self.robot_ip:
@@ -85,6 +92,9 @@ class LibfrankaDriver(RobotDriver):
         self._gripper_closed: bool | None = None
         self._gripper_future = None
         self._lock = threading.Lock()  # franky's Robot is not documented as thread-safe
+        cfg = self.config
+        self.chain = TargetChain(cfg.chain_targets, cfg.max_target_lead_m, cfg.max_target_lead_rad,
+                                 cfg.stream_timeout_s)
         self.last_motion_error = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,13 +158,16 @@ class LibfrankaDriver(RobotDriver):
         with self._lock:
             self._poll(robot)
             current = np.asarray(robot.current_cartesian_state.pose.end_effector_pose.matrix, dtype=float)
-            target = target_from(command, current)
+            now = time.monotonic()
+            target = target_from(command, self.chain.reference(current, now))
             self._move_to(robot, target, current)
+            self.chain.commit(target, now)
         self._command_gripper(closes_gripper(command))
         return target
 
     def hold(self) -> None:
         robot = self._require()
+        self.chain.reset()
         with self._lock:
             if self._poll(robot):
                 try:
@@ -197,6 +210,7 @@ class LibfrankaDriver(RobotDriver):
             return bool(robot.poll_motion())
         except Exception as err:
             self.last_motion_error = str(err)
+            self.chain.reset()  # the motion was aborted: start again from where the arm is
             if not robot.recover_from_errors():
                 raise DriverError(f"FR3 motion failed and automatic error recovery did not succeed: {err}") from err
             return False
