@@ -36,9 +36,12 @@ def action_toward(env: TaskEnv, wp: Waypoint) -> tuple[NDArray[np.float64], bool
 class ScriptedExpert:
     """Waypoint follower; the plan of each subtask is made when the subtask starts."""
 
-    def __init__(self, env: TaskEnv, use_true_poses: bool) -> None:
+    def __init__(self, env: TaskEnv, use_true_poses: bool, retry: bool | None = None) -> None:
         self.env = env
         self.use_true_poses = use_true_poses
+        # replan when the plan runs out without success; the privileged expert (a human) does, the naive
+        # policy does not (it has no idea it failed)
+        self.retry = use_true_poses if retry is None else retry
         self.reset()
 
     def reset(self) -> None:
@@ -74,7 +77,10 @@ class ScriptedExpert:
         if self._plan is None or sub != self._subtask:
             self._start_subtask(sub)
         assert self._plan is not None
-        if self._index >= len(self._plan) and self._replan_after:
+        exhausted = self._index >= len(self._plan)
+        if exhausted and (self._replan_after or (self.retry and not self.env.is_success())):
+            # recovery prefix done, or the plan ran out without success (e.g. the object slipped or was
+            # re-grasped): plan the subtask again from the current state
             self._replan_after = False
             self._start_subtask(sub)
         wp = self._plan[min(self._index, len(self._plan) - 1)]

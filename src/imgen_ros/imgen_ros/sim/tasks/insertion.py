@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.core.pose import make_pose, pose_inv
+from imgen_ros.core.pose import make_pose, pose_inv, yaw_matrix
 from imgen_ros.sim.env import TaskEnv
 from imgen_ros.sim.task import Pose, Task, Waypoint
 from imgen_ros.sim.tasks.common import TOP_DOWN, place_in_hand, set_mocap_pose
@@ -23,6 +23,7 @@ from imgen_ros.sim.tasks.common import TOP_DOWN, place_in_hand, set_mocap_pose
 REGION_X = (0.50, 0.60)
 REGION_Y = (-0.05, 0.05)
 MISALIGN_MARGIN = 0.002  # m beyond the success tolerance before a contact counts as a mistake
+MIN_GRASP_Z = 0.012  # m; lowest TCP height for picking an object off the table (fingertips clear it)
 BESIDE_DEPTH = 0.005  # m below the target's top while misaligned: the object went down beside it
 
 
@@ -71,38 +72,57 @@ class HeldInsertionTask(Task):
         tcp_from_held = pose_inv(env.eef_pose()) @ env.body_pose(self.held)
         return held_pose @ pose_inv(tcp_from_held)
 
+    def holding(self, env: TaskEnv) -> bool:
+        """The gripper is closed on the held object (a finger touches it)."""
+        return env.gripper_command > 0 and env.touching("fingers", self.held)
+
     def expert_waypoints(self, env: TaskEnv, subtask: int, poses: dict[str, Pose]) -> list[Waypoint]:
+        if not self.holding(env):
+            return self._regrasp_waypoints(env)
         t = poses[self.target][:3, 3]
-        held_rot = env.body_pose(self.held)[:3, :3]
-        # keep the held object's current tilt but align its yaw with the target's
-        yaw_fix = poses[self.target][:3, :3] @ _yaw_only(held_rot).T
-        rot = yaw_fix @ held_rot
+        # insert the object level, turned to the target's yaw (the nearest of its 4 symmetric yaws)
+        held_yaw = _yaw_of(env.body_pose(self.held)[:3, :3])
+        target_yaw = _yaw_of(poses[self.target][:3, :3])
+        yaw = target_yaw + np.pi / 2 * np.round((held_yaw - target_yaw) / (np.pi / 2))
+        rot = yaw_matrix(yaw)
 
         def at(z: float) -> Pose:
             return self._tcp_for(env, make_pose((t[0], t[1], z), rot))
 
         clear = self.target_top + self.held_bottom
-        release = env.eef_pose()
-        release_pose = at(self.inserted_z)
-        release[:3, :] = release_pose[:3, :]
+        release = at(self.inserted_z)
         lifted = release.copy()
         lifted[2, 3] += 0.08
         return [
             Waypoint(at(clear + 0.05), 1.0, max_step=0.04, tol=0.008, rot_tol=0.1),
             Waypoint(at(clear + 0.008), 1.0, max_step=0.02, tol=0.0015, rot_tol=0.03, wait=1),
-            Waypoint(at(self.inserted_z), 1.0, max_step=0.01, tol=0.003),
+            Waypoint(release, 1.0, max_step=0.01, tol=0.003),
             Waypoint(release, -1.0, tol=0.01, wait=3),
             Waypoint(lifted, -1.0, max_step=0.03, tol=0.01),
         ]
 
+    def _regrasp_waypoints(self, env: TaskEnv) -> list[Waypoint]:
+        """Pick the (dropped, upright) object up again with the nominal grasp; the expert replans
+        the insertion once these are done."""
+        body = env.body_pose(self.held)
+        upright = make_pose(body[:3, 3], yaw_matrix(_yaw_of(body[:3, :3])))
+        grasp = upright @ pose_inv(make_pose(self.grasp_offset, TOP_DOWN.T))
+        grasp[2, 3] = max(grasp[2, 3], MIN_GRASP_Z)
+        above = grasp.copy()
+        above[2, 3] += 0.08
+        return [
+            Waypoint(above, -1.0, max_step=0.04, tol=0.008, rot_tol=0.1),
+            Waypoint(grasp, -1.0, max_step=0.015, tol=0.003, rot_tol=0.04),
+            Waypoint(grasp, 1.0, tol=0.01, wait=5),
+            Waypoint(above, 1.0, max_step=0.03, tol=0.01),
+        ]
+
     def recovery_waypoints(self, env: TaskEnv, poses: dict[str, Pose]) -> list[Waypoint]:
         up = env.eef_pose()
-        up[2, 3] = max(up[2, 3], env.body_pose(self.held)[2, 3] + 0.0) + 0.04
-        return [Waypoint(up, 1.0, max_step=0.02, tol=0.006, rot_tol=0.2)]
+        up[2, 3] = max(up[2, 3], env.body_pose(self.held)[2, 3]) + 0.04
+        return [Waypoint(up, env.gripper_command, max_step=0.02, tol=0.006, rot_tol=0.2)]
 
 
-def _yaw_only(rot: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The yaw part of a rotation (about world z), from its x axis projected on the table."""
-    yaw = np.arctan2(rot[1, 0], rot[0, 0])
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+def _yaw_of(rot: NDArray[np.float64]) -> float:
+    """Yaw (about world z) of a rotation, from its x axis projected on the table."""
+    return float(np.arctan2(rot[1, 0], rot[0, 0]))
