@@ -31,7 +31,7 @@ def run_step(fn: str, kwargs: dict[str, Any], log_path: str) -> dict[str, Any]:
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     func = globals()[fn]
     t0 = time.monotonic()
-    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         print(f"== {fn} {kwargs}", flush=True)
         result = func(**kwargs)
         print(f"== done in {time.monotonic() - t0:.1f} s: {result}", flush=True)
