@@ -81,9 +81,15 @@ def _gripper_now(env: Any, default: float) -> float:
 def _run_segments(env: Any, obs: dict, segments: list[Segment], params: GenerationParams, rng: np.random.Generator,
                   mode: int, recorder: EpisodeRecorder | None, timer: StepTimer, budget: int,
                   stop_on_mistake: bool = False) -> tuple[dict, int, bool]:
-    """Adapt each segment to its object's current true pose and execute it; returns (obs, steps, done)."""
+    """Adapt each segment to its object's current true pose and execute it; returns (obs, steps, done).
+
+    When the last segment belongs to the task's final subtask and the task is not yet done, its last
+    target pose is held for up to ``replay.hold_steps`` steps (the source ended at success; the
+    replay may lag a few steps behind it).
+    """
     steps = 0
     done = False
+    poses = grippers = None
     for segment in segments:
         if steps >= budget:
             break
@@ -94,7 +100,13 @@ def _run_segments(env: Any, obs: dict, segments: list[Segment], params: Generati
                             budget - steps, stop=env.mistake_detected if stop_on_mistake else None)
         obs, steps, done = out.obs, steps + out.steps, out.done
         if done or (stop_on_mistake and env.mistake_detected()):
-            break
+            return obs, steps, done
+    final = bool(segments) and segments[-1].subtask == len(env.subtasks) - 1
+    hold = min(params.replay.hold_steps, budget - steps)
+    if final and not stop_on_mistake and poses is not None and hold > 0 and not env.is_success():
+        out = execute_poses(env, obs, np.repeat(poses[-1:], hold, axis=0), np.repeat(grippers[-1:], hold), rng,
+                            params.replay.action_noise, mode, recorder, timer, hold, stop=env.is_success)
+        obs, steps, done = out.obs, steps + out.steps, out.done
     return obs, steps, done
 
 

@@ -30,9 +30,10 @@ class ReplayConfig:
     action_noise: float = 0.05  # std of Gaussian noise on the 6 normalized pose components
     num_interp_steps: int = 5  # interpolation steps from the current TCP pose to the segment start
     num_fixed_steps: int = 0  # steps holding the segment's first pose before executing it
+    hold_steps: int = 10  # after a task's final segment: hold its last pose up to this many steps until success
 
     def __post_init__(self) -> None:
-        if self.action_noise < 0 or self.num_interp_steps < 0 or self.num_fixed_steps < 0:
+        if min(self.action_noise, self.num_interp_steps, self.num_fixed_steps, self.hold_steps) < 0:
             raise ValueError(f"ReplayConfig values must be >= 0, got {self}")
 
 
