@@ -335,3 +335,18 @@ def test_fresh_environments_replay_a_seed_identically():
         return np.array(rows)
 
     np.testing.assert_array_equal(run(), run())
+
+
+@pytest.mark.parametrize("yaw", [0.5, -0.7])
+def test_privileged_expert_grasps_a_turned_cube(envs, yaw):
+    env = envs[("block_grasp", "off")]
+    expert = ScriptedExpert(env, use_true_poses=True)
+    obs = env.reset(6)
+    expert.reset()
+    cube = env.body_pose("cube")[:3, 3]
+    set_free_pose(env, "cube", cube, np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]))
+    mujoco.mj_forward(env.model, env.data)
+    done, info = False, {}
+    while not done:
+        obs, _, done, info = env.step(expert.act(obs))
+    assert info["success"]

@@ -34,6 +34,15 @@ def lateral_offset(env: TaskEnv, body: str) -> float:
     return abs(float(tcp[:3, 1] @ (env.data.xpos[env.model.body(body).id] - tcp[:3, 3])))
 
 
+def cube_grasp_yaw(rot: NDArray[np.float64]) -> float:
+    """Gripper yaw (rad, in [-pi/4, pi/4]) that puts the fingers on two faces of a cube with rotation
+    ``rot`` (any of its axes may point up: the cube may have been knocked over)."""
+    up = int(np.argmax(np.abs(rot[2, :])))
+    side = rot[:, (up + 1) % 3]
+    yaw = float(np.arctan2(side[1], side[0]))
+    return (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
+
+
 class BlockGrasp(Task):
     name = "block_grasp"
     horizon = 200
@@ -73,13 +82,14 @@ class BlockGrasp(Task):
 
     def expert_waypoints(self, env: TaskEnv, subtask: int, poses: dict[str, Pose]) -> list[Waypoint]:
         c = poses["cube"][:3, 3]
+        yaw = cube_grasp_yaw(poses["cube"][:3, :3])
         open_, closed = -1.0, 1.0
         return [
-            Waypoint(top_down(raised(c, 0.10)), open_, max_step=0.04, tol=0.01, rot_tol=0.1),
-            Waypoint(top_down(raised(c, 0.03)), open_, max_step=0.025, tol=0.004),
-            Waypoint(top_down(raised(c, -0.005)), open_, max_step=0.015, tol=0.004),
-            Waypoint(top_down(raised(c, -0.005)), closed, tol=0.01, wait=5),
-            Waypoint(top_down(raised(c, 0.12)), closed, max_step=0.03, tol=0.01),
+            Waypoint(top_down(raised(c, 0.10), yaw), open_, max_step=0.04, tol=0.01, rot_tol=0.1),
+            Waypoint(top_down(raised(c, 0.03), yaw), open_, max_step=0.025, tol=0.004),
+            Waypoint(top_down(raised(c, -0.005), yaw), open_, max_step=0.015, tol=0.004),
+            Waypoint(top_down(raised(c, -0.005), yaw), closed, tol=0.01, wait=5),
+            Waypoint(top_down(raised(c, 0.12), yaw), closed, max_step=0.03, tol=0.01),
         ]
 
     def recovery_waypoints(self, env: TaskEnv, poses: dict[str, Pose]) -> list[Waypoint]:
