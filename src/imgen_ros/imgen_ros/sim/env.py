@@ -7,6 +7,7 @@ objects, sampling, checks and expert waypoints.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mujoco
@@ -53,7 +54,9 @@ class TaskEnv:
     """One task in the FR3 MuJoCo scene (see ``imgen_ros.sim`` for the full contract)."""
 
     def __init__(self, task: Task, *, observability: str = "full", render: bool = False,
-                 scale: ActionScale = DEFAULT_SCALE) -> None:
+                 scale: ActionScale = DEFAULT_SCALE,
+                 scene_hooks: Sequence[Callable[[mujoco.MjSpec], None]] = ()) -> None:
+        """``scene_hooks`` run on the spec after the task's ``build`` (e.g. add a camera)."""
         if observability not in OBSERVABILITY_MODES:
             raise ValueError(f"observability must be one of {list(OBSERVABILITY_MODES)}, got {observability!r}")
         self.task = task
@@ -66,6 +69,8 @@ class TaskEnv:
 
         spec = load_fr3_spec()
         task.build(spec)
+        for hook in scene_hooks:
+            hook(spec)
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.n_substeps = round(CONTROL_DT / self.model.opt.timestep)

@@ -64,6 +64,8 @@ def load_fr3_spec() -> mujoco.MjSpec:
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10.0
     spec.modelname = "imgen_fr3"
+    spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, 1280)
+    spec.visual.global_.offheight = max(spec.visual.global_.offheight, 960)
 
     for body in spec.bodies:
         if body.name.startswith("fr3_link") or body.name in ("hand", "left_finger", "right_finger"):
