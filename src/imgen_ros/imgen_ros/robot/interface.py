@@ -3,9 +3,10 @@
 A command moves the TCP from its *measured* pose by ``translation`` (m, base frame) and ``rotation``
 (axis-angle, rad, base frame, pre-multiplied), the same semantics as ``core.action.action_to_target_pose``
 and the simulator; real-arm drivers chain a 20 Hz stream on the last target while the arm keeps up
-(``TargetChain``), so a lagging arm still covers the commanded path. ``gripper`` follows robomimic: > 0 closes (grasp), <= 0 opens. Drivers execute
-commands asynchronously (``execute`` returns at once) so a 20 Hz loop is never blocked; safety
-limits are the arbiter's safety filter's job, drivers only refuse malformed commands.
+(``TargetChain``), so a lagging arm still covers the commanded path. ``gripper`` follows robomimic:
+> 0 closes (grasp), <= 0 opens. Real-arm drivers execute commands asynchronously (``execute``
+returns at once) so a 20 Hz loop is never blocked; the sim driver steps the world synchronously.
+Safety limits are the arbiter's safety filter's job; drivers only refuse malformed commands.
 """
 
 from __future__ import annotations
