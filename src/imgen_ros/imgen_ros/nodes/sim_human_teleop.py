@@ -70,3 +70,12 @@ class SimHumanTeleop(Node):
                                    self.step)
         self.step += 1
         self.command_pub.publish(command_to_msg(command))
+
+
+def main(args: list[str] | None = None) -> None:
+    raise SystemExit("sim_human_teleop needs the simulated world's true state: it runs inside sim_node "
+                     "(parameter simulated_human: true), not as a process of its own")
+
+
+if __name__ == "__main__":
+    main()
