@@ -198,3 +198,15 @@ def test_ray_executor_matches_local(source_interventions, tmp_path):
     run_generation(job, a, RunOptions(n=6, workers=2, progress=False))
     run_generation(job, b, RunOptions(n=6, workers=2, executor="ray", progress=False))
     _assert_same_episodes(a, b)
+
+
+def test_teleop_collection_without_a_display_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from imgen_ros.cli.main import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = tmp_path / "kb.hdf5"
+    assert main(["collect", "demos", "--task", "block_grasp", "--policy", "keyboard", "--episodes", "1",
+                 "--out", str(out), "--quiet"]) == 2
+    assert "needs a display" in capsys.readouterr().err
+    assert not out.exists()
