@@ -39,6 +39,10 @@ How to add a task ``foo``:
    ``term_signals(env)`` for multi-subtask tasks, ``expert_waypoints(env, subtask, poses)`` and
    optionally ``recovery_waypoints(env, poses)``.
 3. Add the name to ``TASK_NAMES`` if new. ``make_env`` imports ``imgen_ros.sim.tasks.<name>``.
+
+Extra scene content (e.g. a camera) without a new task: ``TaskEnv(TASK(noise), scene_hooks=[f])``
+runs ``f(spec)`` after the task's ``build``. The privileged ``ScriptedExpert`` replans a subtask
+whose waypoints ran out without success (a retry); the naive one does not.
 """
 
 from __future__ import annotations
