@@ -67,11 +67,13 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
     jpath = journal_path(out)
     header = {"format": FORMAT_VERSION, "job": job.to_dict(), "n": options.n}
     records, valid_bytes = read_journal(jpath)
+    if records and options.overwrite and records[0] != header:
+        records, valid_bytes = [], 0  # --overwrite: a journal of other settings is discarded, a matching one resumed
     if records:
         _check_header(records[0], header, jpath)
         results: dict[int, AttemptResult] = {r.attempt: r for r in records[1:]}
     else:
-        done = _completed_report(out, header)
+        done = None if options.overwrite else _completed_report(out, header)
         if done is not None:
             return done
         if out.exists() and not options.overwrite:
