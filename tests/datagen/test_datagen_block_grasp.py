@@ -210,3 +210,10 @@ def test_teleop_collection_without_a_display_is_a_clear_error(tmp_path, monkeypa
                  "--out", str(out), "--quiet"]) == 2
     assert "needs a display" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_gives_up_after_max_attempts_with_a_clear_error(source_interventions, tmp_path):
+    out = tmp_path / "hopeless.hdf5"
+    with pytest.raises(RuntimeError, match=r"gave up after 3 attempts with \d/50 kept"):
+        run_generation(_imgen_job(source_interventions), out, RunOptions(n=50, max_attempts=3, progress=False))
+    validate_dataset(out, require_imgen=True)  # the kept ones are a valid partial file

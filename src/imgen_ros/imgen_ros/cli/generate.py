@@ -41,7 +41,7 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
 def run(args: argparse.Namespace) -> int:
     job = _job(args, args.kind)
     options = RunOptions(n=args.n, workers=args.workers, executor=args.executor, address=args.address,
-                         progress=not args.quiet, overwrite=args.overwrite)
+                         progress=not args.quiet, overwrite=args.overwrite, max_attempts=args.max_attempts)
     try:
         report = run_generation(job, args.out, options)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
@@ -80,6 +80,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-mask", default=None, help="use only the source demos in mask/<name>")
     p.add_argument("--observability", default="full", choices=("full", "partial", "none"))
     p.add_argument("--videos", type=int, default=0, metavar="K", help="render K successes and K failures (mp4)")
+    p.add_argument("--max-attempts", type=int, default=None, help="give up after this many (default 50 n + 100)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

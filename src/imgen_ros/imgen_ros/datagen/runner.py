@@ -37,6 +37,7 @@ class RunOptions:
     progress: bool = True
     overwrite: bool = False
     valid_every: int = 10  # every k-th kept episode goes to mask/valid (0: no train/valid split)
+    max_attempts: int | None = None  # give up after this many attempts (default 50 * n + 100)
     in_flight_per_worker: int = 2
 
 
@@ -96,12 +97,20 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
         if committer.kept < options.n:
             executor = make_executor(job, options.workers, options.executor, options.address)
             window = max(1, options.workers * options.in_flight_per_worker)
+            max_attempts = options.max_attempts or 50 * options.n + 100
             while committer.kept < options.n:
                 while executor.in_flight() < window:
                     while next_attempt in results:
                         next_attempt += 1
+                    if next_attempt >= max_attempts:
+                        break
                     executor.submit(next_attempt)
                     next_attempt += 1
+                if executor.in_flight() == 0:
+                    raise RuntimeError(
+                        f"gave up after {max_attempts} attempts with {committer.kept}/{options.n} kept "
+                        f"(outcomes {dict(committer.outcomes)}); {out} holds the kept ones. Check the sources "
+                        "(imgen dataset info) and the policy")
                 result = executor.next_result()
                 journal.append(result)
                 results[result.attempt] = result
