@@ -350,3 +350,25 @@ def test_privileged_expert_grasps_a_turned_cube(envs, yaw):
     while not done:
         obs, _, done, info = env.step(expert.act(obs))
     assert info["success"]
+
+
+class _IdlePolicy:
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs):
+        action = np.zeros(7)
+        action[6] = -1.0
+        return action
+
+
+def test_simulated_human_takes_over_a_stalled_policy_only_with_patience(envs):
+    env = envs[("block_grasp", "on")]
+    patient = SimulatedHuman(env, _IdlePolicy(), patience=10)
+    result = run_episode(env, patient, 2)
+    assert result.success and result.intervened and result.steps > 10
+    strict = SimulatedHuman(env, _IdlePolicy())
+    result = run_episode(env, strict, 2)
+    assert not result.success and not result.intervened
+    with pytest.raises(ValueError, match="patience"):
+        SimulatedHuman(env, _IdlePolicy(), patience=0)

@@ -4,6 +4,8 @@
 TERMINATE-POLICY signal), then takes over for the rest of the episode: it backs off (the task's
 recovery waypoints), moves toward the *true* object pose and completes the task with the privileged
 scripted expert. ``is_intervening`` labels each step robot (False) or human (True).
+With ``patience=K`` the human also takes over a policy that has acted K steps without success
+(a stalled robot); by default only detected mistakes trigger an intervention.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ class Policy(Protocol):
 class SimulatedHuman:
     """Human-gated wrapper around a robot policy; deterministic given the env's seed."""
 
-    def __init__(self, env: TaskEnv, policy: Policy) -> None:
+    def __init__(self, env: TaskEnv, policy: Policy, patience: int | None = None) -> None:
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 step or None, got {patience}")
         self.env = env
         self.policy = policy
+        self.patience = patience
+        self._robot_steps = 0
         self.human = ScriptedExpert(env, use_true_poses=True)
         self.is_intervening = False
         self.interventions = 0
@@ -38,12 +44,15 @@ class SimulatedHuman:
         self.human.reset()
         self.is_intervening = False
         self.interventions = 0
+        self._robot_steps = 0
 
     def act(self, obs: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
-        if not self.is_intervening and self.env.mistake_detected():
+        stalled = self.patience is not None and self._robot_steps >= self.patience
+        if not self.is_intervening and (self.env.mistake_detected() or stalled):
             self.is_intervening = True
             self.interventions += 1
             self.human.begin_recovery()
         if self.is_intervening:
             return self.human.act(obs)
+        self._robot_steps += 1
         return self.policy.act(obs)
