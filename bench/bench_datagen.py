@@ -53,7 +53,8 @@ def bench_imgen(tmp: Path, n: int, workers: int) -> bool:
               f"{report.attempts} attempts ({report.success_rate:.1%}) in {report.wall_s:.1f} s -> "
               f"{rate:.0f} interventions/min; floor (physics {report.timing['physics_s']:.1f} s + policy "
               f"{report.timing['policy_s']:.2f} s over {workers} workers) {floor_rate:.0f}/min; ratio {ratio:.2f}; "
-              f"in-attempt total {report.timing['attempt_s']:.1f} s, main process cpu {report.timing['main_cpu_s']:.1f} s "
+              f"in-attempt total {report.timing['attempt_s']:.1f} s, "
+              f"main process cpu {report.timing['main_cpu_s']:.1f} s "
               f"[target >= {TARGET_RATE:.0f}/min, >= {TARGET_RATIO}: {'met' if met else 'NOT met'}]", flush=True)
     return ok
 
