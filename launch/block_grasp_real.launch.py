@@ -15,7 +15,13 @@ episode). Episodes: ``start_episode`` / ``stop_episode`` services of the arbiter
 from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import AndSubstitution, EqualsSubstitution, LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import (
+    AndSubstitution,
+    EqualsSubstitution,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
@@ -42,6 +48,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="evdev node (teleop:=spacemouse)"),
         DeclareLaunchArgument("franka_bringup", default_value="false", choices=["true", "false"],
                               description="driver:=franka_ros2: also include franka_bringup/franka.launch.py"),
+        DeclareLaunchArgument("arbiter_rt_priority", default_value="80",
+                              description="SCHED_FIFO priority of the arbiter (its 200 Hz watchdog); 0 = off. "
+                                          "Needs an rtprio limit (docker/compose.yaml grants it)"),
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace for all topics"),
     ]
     camera = Node(
@@ -54,8 +63,10 @@ def generate_launch_description() -> LaunchDescription:
                      parameters=[config("cube_pose_estimator.yaml")])
     policy = Node(package=PACKAGE, executable="policy_node", name="policy_node", output="screen",
                   parameters=[config("policy.yaml"), {"checkpoint": ParameterValue(lc("checkpoint"), value_type=str)}])
+    rt = lc("arbiter_rt_priority")
     arbiter = Node(package=PACKAGE, executable="intervention_arbiter", name="intervention_arbiter", output="screen",
-                   parameters=[config("arbiter.yaml")])
+                   parameters=[config("arbiter.yaml")],
+                   prefix=PythonExpression(["'chrt -f ", rt, "' if int('", rt, "') > 0 else ''"]))
     spacenav = Node(package="spacenav", executable="spacenav_node", name="spacenav", output="screen",
                     condition=IfCondition(EqualsSubstitution(lc("teleop"), "joy")))
     joy = Node(package=PACKAGE, executable="joy_teleop", name="joy_teleop", output="screen",

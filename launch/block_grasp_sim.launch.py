@@ -53,7 +53,7 @@ def generate_launch_description() -> LaunchDescription:
             "seed": ParameterValue(lc("seed"), value_type=int),
             "auto_episodes": ParameterValue(lc("auto_episodes"), value_type=int),
             "simulated_human": True,
-            "depth_rate_hz": ParameterValue(PythonExpression(["15.0 if '", perception, "' == 'true' else 0.0"]),
+            "depth_rate_hz": ParameterValue(PythonExpression(["30.0 if '", perception, "' == 'true' else 0.0"]),
                                             value_type=float),
             "publish_observed_pose": ParameterValue(PythonExpression(["'", perception, "' != 'true'"]),
                                                     value_type=bool),

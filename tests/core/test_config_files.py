@@ -18,7 +18,7 @@ def _cases():
     from imgen_ros.teleop.keyboard import KeyboardConfig
     from imgen_ros.teleop.spacemouse import SpaceMouseConfig
 
-    rates = ("watchdog_rate_hz", "state_rate_hz", "realtime_priority")
+    rates = ("watchdog_rate_hz", "state_rate_hz")
     faults = tuple(f"fault.{f}" for f in ("nan_pose", "freeze_pose", "freeze_camera", "freeze_robot_state"))
     return [
         ("arbiter.yaml", "intervention_arbiter", ArbiterConfig, rates),
@@ -41,7 +41,7 @@ def test_config_file_section_builds(case):
 
 def test_real_arbiter_limits_are_tighter_than_the_simulator():
     real = load_config(ArbiterConfig, CONFIG / "arbiter.yaml", "intervention_arbiter",
-                       ("watchdog_rate_hz", "state_rate_hz", "realtime_priority"))
+                       ("watchdog_rate_hz", "state_rate_hz"))
     assert real.latch_faults and real.require_teleop_heartbeat
     assert real.safety.max_translation_m <= 0.03 and real.safety.max_rotation_rad <= 0.3
     assert max(real.policy_timeout_s, real.robot_state_timeout_s, real.pose_timeout_s, real.teleop_timeout_s) < 0.1

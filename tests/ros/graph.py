@@ -39,7 +39,7 @@ def node_cmd(module: str, params_file: str | None, **params: object) -> list[str
 
 def sim_safety() -> SafetyFilter:
     cfg = load_config(ArbiterConfig, CONFIG / "arbiter_sim.yaml", "intervention_arbiter",
-                      extra=("watchdog_rate_hz", "state_rate_hz", "realtime_priority"))
+                      extra=("watchdog_rate_hz", "state_rate_hz"))
     return SafetyFilter(cfg.safety)
 
 
@@ -48,17 +48,19 @@ def start_graph(node_process, wait_until, probe: Probe, *, sim: dict | None = No
                 arbiter: dict | None = None):
     """sim_node, intervention_arbiter, policy_node (+ recorder, + extra {name: cmd}); waits for them.
 
-    The arbiter's executor thread runs SCHED_FIFO (``realtime_priority``, as in the docker deployment),
-    so other load on a shared test machine cannot delay its watchdog; its inputs still can.
+    The arbiter process runs SCHED_FIFO (``chrt -f``, as the real launch file does), so other load on
+    a shared test machine cannot delay its watchdog or the DDS threads that feed it; its inputs
+    still can be delayed (then they are stale, as they would be on the robot).
     """
-    arbiter = {"realtime_priority": RT_PRIORITY, **(arbiter or {})}
+    arbiter = arbiter or {}
 
     def start(cmd: list[str], name: str):
         return node_process(cmd, name=name)
 
     procs = {
         "sim": start(node_cmd("sim_node", "sim.yaml", **(sim or {})), "sim"),
-        "arbiter": start(node_cmd("intervention_arbiter", "arbiter_sim.yaml", **arbiter), "arbiter"),
+        "arbiter": start(["chrt", "-f", str(RT_PRIORITY), *node_cmd("intervention_arbiter", "arbiter_sim.yaml",
+                                                                    **arbiter)], "arbiter"),
         "policy": start(node_cmd("policy_node", "policy.yaml", **(policy or {})), "policy"),
     }
     if recorder_dir is not None:

@@ -30,10 +30,11 @@ SAFETY = SafetyConfig(max_translation_m=0.02, max_rotation_rad=0.1)
 @pytest.fixture
 def graph(ros_context, ros_spin, node_process, wait_until):
     """The arbiter in its own process (as deployed); fake inputs and the probe in the test process."""
-    arbiter = node_process(["python", "-m", "imgen_ros.nodes.intervention_arbiter", "--ros-args",
+    arbiter = node_process(["chrt", "-f", "40",   # SCHED_FIFO as in the real launch file
+                            sys.executable, "-m", "imgen_ros.nodes.intervention_arbiter", "--ros-args",
                             "-p", f"safety.max_translation_m:={SAFETY.max_translation_m}",
                             "-p", f"safety.max_rotation_rad:={SAFETY.max_rotation_rad}",
-                            "-p", "latch_faults:=false", "-p", "realtime_priority:=40"], name="arbiter")
+                            "-p", "latch_faults:=false"], name="arbiter")
     inputs = FakeInputs(ros_context)
     probe = Probe(ros_context)
     ros_spin(inputs, probe)

@@ -12,7 +12,10 @@ Rules, re-evaluated on every input and on a fast timer (``update``):
 - Faults -> HOLD with the fault as reason: robot state stale or non-finite (any mode); teleop
   heartbeat stale (any mode while ``require_teleop_heartbeat``: a supervisor who cannot take over
   is no supervisor); in HUMAN, the teleop command stale; in POLICY, the policy command stale, the
-  pose estimate stale (invalid estimates do not count as fresh) or non-finite.
+  pose estimate stream stale (camera or estimator dead: ``stale_pose``), no *valid* estimate for
+  ``valid_pose_timeout_s`` (invalid fits, e.g. the hand occluding the cube while grasping, are
+  tolerated that long: the policy keeps the last valid pose; ``stale_valid_pose``), or an estimate
+  marked valid but not finite (``nan_pose``).
 - Until every input needed by the wanted mode has been seen once in the episode, HOLD
   ``waiting_for_<input>`` (not a fault). With ``latch_faults``, a fault after the episode was
   active stays HOLD until the human takes over (a fresh takeover edge) or an operator sets a mode.
@@ -58,8 +61,8 @@ class Event(IntEnum):
 
 TERMINAL_EVENTS = (Event.SUCCESS, Event.FAILURE, Event.ABORT)
 
-POLICY_INPUT, TELEOP_HEARTBEAT, TELEOP_COMMAND, ROBOT_STATE, POSE = (
-    "policy", "teleop", "teleop_command", "robot_state", "pose")
+POLICY_INPUT, TELEOP_HEARTBEAT, TELEOP_COMMAND, ROBOT_STATE, POSE, VALID_POSE = (
+    "policy", "teleop", "teleop_command", "robot_state", "pose", "valid_pose")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class ArbiterConfig:
     teleop_timeout_s: float = 0.075
     robot_state_timeout_s: float = 0.075
     pose_timeout_s: float = 0.075
+    valid_pose_timeout_s: float = 1.0
     require_teleop_heartbeat: bool = True
     latch_faults: bool = True
     safety: SafetyConfig = field(default_factory=SafetyConfig)
@@ -78,7 +82,7 @@ class ArbiterConfig:
     def timeouts(self) -> dict[str, float]:
         return {POLICY_INPUT: self.policy_timeout_s, TELEOP_HEARTBEAT: self.teleop_timeout_s,
                 TELEOP_COMMAND: self.teleop_timeout_s, ROBOT_STATE: self.robot_state_timeout_s,
-                POSE: self.pose_timeout_s}
+                POSE: self.pose_timeout_s, VALID_POSE: self.valid_pose_timeout_s}
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ class Arbiter:
         self._operator_hold = None
         self._latched = None
         self._was_active = False
-        for name in (POLICY_INPUT, POSE, TELEOP_COMMAND):
+        for name in (POLICY_INPUT, POSE, VALID_POSE, TELEOP_COMMAND):
             self.watchdog.forget(name)   # the new episode's inputs must arrive afresh
         out.events.append(self._event(Event.START, "episode_start"))
         self._merge(out, self.update(now))
@@ -175,12 +179,14 @@ class Arbiter:
         return self.update(now)
 
     def on_pose(self, valid: bool, finite: bool, now: float) -> Output:
-        """A pose estimate arrived. Invalid ones are ignored (the pose goes stale); NaN ones are a fault."""
-        if not finite:
+        """A pose estimate arrived: any one shows the camera and estimator are alive; a valid one
+        refreshes the pose the policy may use; one marked valid but not finite is a fault."""
+        self.watchdog.feed(POSE, now)
+        if valid and not finite:
             self._pose_fault = "nan_pose"
         elif valid:
             self._pose_fault = None
-            self.watchdog.feed(POSE, now)
+            self.watchdog.feed(VALID_POSE, now)
         return self.update(now)
 
     def on_engaged(self, engaged: bool, now: float) -> Output:
@@ -244,7 +250,7 @@ class Arbiter:
         needed = [ROBOT_STATE]
         if cfg.require_teleop_heartbeat or want_human:
             needed.append(TELEOP_HEARTBEAT)
-        needed += [TELEOP_COMMAND] if want_human else [POLICY_INPUT, POSE]
+        needed += [TELEOP_COMMAND] if want_human else [POLICY_INPUT, POSE, VALID_POSE]
         for name in needed:
             if wd.age(name, now) == float("inf"):
                 return Mode.HOLD, f"waiting_for_{name}"

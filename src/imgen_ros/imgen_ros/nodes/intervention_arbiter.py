@@ -5,12 +5,11 @@ Subscribes ``policy/command``, ``teleop/command``, ``teleop/engaged`` (deadman/t
 (on change and at 20 Hz) and ``episode_events``; serves ``start_episode``, ``stop_episode`` and
 ``set_control_mode``. A 200 Hz watchdog tick turns stale inputs into HOLD within time-out (75 ms) + 5 ms.
 All callbacks share the node's mutually exclusive group, so the state machine sees one input at
-a time.
+a time. On the robot run it SCHED_FIFO (the real launch file's ``chrt -f`` prefix) so that other
+load cannot delay the watchdog.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 from rclpy.node import Node
@@ -24,24 +23,10 @@ from imgen_ros.nodes._ros import command_from_msg, command_to_msg, declare_confi
 from imgen_ros.nodes._ros import to_stamp as _stamp
 
 
-def set_realtime_priority(node: Node, priority: int) -> None:
-    """SCHED_FIFO for the thread that spins the node (> 0), so a loaded machine cannot delay the
-    watchdog; needs CAP_SYS_NICE / an rtprio limit (docker compose grants it), else a warning."""
-    if priority <= 0:
-        return
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(priority)))
-        node.get_logger().info(f"watchdog thread runs SCHED_FIFO priority {priority}")
-    except (PermissionError, OSError) as exc:
-        node.get_logger().warning(f"cannot set SCHED_FIFO priority {priority} ({exc}); running without")
-
-
 class InterventionArbiter(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("intervention_arbiter", **kwargs)
-        self.config = declare_config(self, ArbiterConfig, {"watchdog_rate_hz": 200.0, "state_rate_hz": 20.0,
-                                                           "realtime_priority": 0})
-        set_realtime_priority(self, self.get_parameter("realtime_priority").value)
+        self.config = declare_config(self, ArbiterConfig, {"watchdog_rate_hz": 200.0, "state_rate_hz": 20.0})
         self.arbiter = Arbiter(self.config)
         self.command_pub = self.create_publisher(DeltaPoseCommand, topics.ROBOT_COMMAND, qos(topics.ROBOT_COMMAND))
         self.state_pub = self.create_publisher(ControlState, topics.CONTROL_STATE, qos(topics.CONTROL_STATE))

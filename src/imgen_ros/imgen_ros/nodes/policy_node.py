@@ -5,7 +5,8 @@ channel) and ``episode_events``; publishes ``policy/command`` and ``policy/loop_
 policy is a robomimic checkpoint or ``expert`` (the scripted naive expert acting on the believed
 poses, via graph.mirror.MeasuredWorld). It acts only inside an episode; at every START its
 recurrent state and the corruption sample are reset. When an input is missing or older than
-``max_input_age_s`` it publishes nothing, so the arbiter's watchdog holds the robot.
+``max_input_age_s`` (robot state) / ``max_object_age_s`` (last *valid* pose estimate: short
+occlusions are bridged with it) it publishes nothing, so the arbiter's watchdog holds the robot.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ class PolicyNodeConfig:
     task: str = "block_grasp"
     rate_hz: float = 20.0
     max_input_age_s: float = 0.2
+    max_object_age_s: float = 1.0
     device: str = "cpu"
     observation: ObservationConfig = field(default_factory=ObservationConfig)
 
     def __post_init__(self) -> None:
-        if not (self.rate_hz > 0 and self.max_input_age_s > 0):
-            raise ValueError(f"rate_hz and max_input_age_s must be > 0, got {self.rate_hz}, {self.max_input_age_s}")
+        if not (self.rate_hz > 0 and self.max_input_age_s > 0 and self.max_object_age_s > 0):
+            raise ValueError(f"rate_hz, max_input_age_s and max_object_age_s must be > 0, got {self.rate_hz}, "
+                             f"{self.max_input_age_s}, {self.max_object_age_s}")
 
 
 def load(spec: str, task: str, device: str):
@@ -112,7 +115,8 @@ class PolicyNode(Node):
         if any(i not in self.objects for i in ids):
             return
         oldest = min([self.robot[0]] + [self.objects[i][0] for i in ids])
-        if t0 - oldest > self.config.max_input_age_s:
+        if t0 - self.robot[0] > self.config.max_input_age_s or \
+                any(t0 - self.objects[i][0] > self.config.max_object_age_s for i in ids):
             return
         state = self.robot[1]
         tcp_pos, tcp_quat = pose_msg_arrays(state.tcp_pose)

@@ -32,7 +32,7 @@ from imgen_msgs.srv import StartEpisode, StopEpisode
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.pose import make_pose, pose_from_pos_quat
-from imgen_ros.graph.sim_world import gripper_qpos, make_world, revealed_estimate
+from imgen_ros.graph.sim_world import DepthRenderThread, gripper_qpos, make_world, revealed_estimate
 from imgen_ros.nodes._ros import command_from_msg, declare_config, pose_to_msg, qos, run
 from imgen_ros.robot.sim import SimDriver
 
@@ -72,7 +72,8 @@ class SimNode(Node):
         self.config = cfg = declare_config(self, SimNodeConfig, {f"fault.{f}": False for f in FAULTS})
         self.faults = dict.fromkeys(FAULTS, False)
         self.add_on_set_parameters_callback(self._on_parameters)
-        self.env, self.camera = make_world(cfg.task, cfg.noise, cfg.observability, cfg.depth_rate_hz > 0)
+        self.env = make_world(cfg.task, cfg.noise, cfg.observability, cfg.depth_rate_hz > 0)
+        self.camera = DepthRenderThread(self.env.model, self._publish_frame) if cfg.depth_rate_hz > 0 else None
         self.driver = SimDriver(self.env)
         self.driver.start()
         self.driver.reset(cfg.seed)
@@ -105,7 +106,8 @@ class SimNode(Node):
         self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state, callback_group=g)
         self.create_timer(1.0 / cfg.pose_rate_hz, self._publish_poses, callback_group=g)
         if self.camera is not None:
-            self.create_timer(1.0 / cfg.depth_rate_hz, self._publish_depth, callback_group=g)
+            self.camera.start()
+            self.create_timer(1.0 / cfg.depth_rate_hz, self._render_depth, callback_group=g)
         self.get_logger().info(f"sim world {cfg.task} (noise {cfg.noise}, observability {cfg.observability}, "
                                f"seed {cfg.seed}, depth {'on' if self.camera else 'off'})")
 
@@ -234,16 +236,19 @@ class SimNode(Node):
         else:
             self.revealed_pub.publish(self._estimate(name, pose_from_pos_quat(revealed.position, revealed.quat_xyzw)))
 
-    def _publish_depth(self) -> None:
-        if self.faults["freeze_camera"] or self.camera is None:
-            return
-        frame = self.camera.capture(self.env.data)
+    def _render_depth(self) -> None:
+        if self.camera.error is not None:
+            raise RuntimeError(f"simulated D415 rendering failed: {self.camera.error}") from self.camera.error
+        if not self.faults["freeze_camera"]:
+            self.camera.submit(self.env.data)
+
+    def _publish_frame(self, frame) -> None:
+        """Depth image (16UC1, mm) + camera_info like realsense-ros (called from the render thread)."""
         stamp = self.get_clock().now().to_msg()
         info = frame.info
-        z16 = frame.to_z16()
         image = Image(height=info.height, width=info.width, encoding="16UC1", is_bigendian=0, step=info.width * 2)
         image.header.stamp, image.header.frame_id = stamp, info.frame_id
-        image.data = z16.tobytes()
+        image.data = frame.to_z16().tobytes()
         cam = CameraInfo(height=info.height, width=info.width, distortion_model=info.distortion_model)
         cam.header.stamp, cam.header.frame_id = stamp, info.frame_id
         cam.d = [float(v) for v in info.d]
@@ -255,7 +260,7 @@ class SimNode(Node):
 
     def close(self) -> None:
         if self.camera is not None:
-            self.camera.close()
+            self.camera.stop()
         self.driver.close()
         self.env.close()
 
