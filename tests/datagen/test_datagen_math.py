@@ -114,3 +114,22 @@ def test_fast_pose_action_matches_core_target_pose_to_action():
         target = make_pose(current[:3, 3] + rng.normal(0, 0.02, 3), delta @ current[:3, :3])
         np.testing.assert_allclose(pose_action(target, current, 1.0, DEFAULT_SCALE),
                                    target_pose_to_action(target, current, 1.0, DEFAULT_SCALE), atol=1e-6)
+
+
+def test_shipped_inputs_are_materialized_on_a_node_without_the_files(tmp_path, monkeypatch):
+    import dataclasses
+
+    import imgen_ros.datagen.executors as ex
+    from imgen_ros.datagen.job import GenerationJob
+
+    seen = {}
+    monkeypatch.setattr(ex, "run_attempt", lambda job, attempt: seen.setdefault("job", job))
+    monkeypatch.setattr(ex.tempfile, "gettempdir", lambda: str(tmp_path))
+    src = tmp_path / "src.hdf5"
+    src.write_bytes(b"payload")
+    job = GenerationJob(kind="mimicgen", task="block_grasp", source=str(src))
+    files = ex.job_files(job)
+    missing = dataclasses.replace(job, source="/nonexistent/node/src.hdf5")
+    ex.run_shipped_attempt(missing, {missing.source: files[str(src)]}, 0)
+    local = seen["job"].source
+    assert local != missing.source and open(local, "rb").read() == b"payload"

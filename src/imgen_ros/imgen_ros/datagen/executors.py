@@ -6,8 +6,11 @@ indices and collects results in any completion order (it restores attempt order 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import multiprocessing
 import os
+import tempfile
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -132,12 +135,13 @@ class RayExecutor:
             if address is None:
                 kwargs["num_cpus"] = workers
             ray.init(**kwargs)
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_attempt)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_shipped_attempt)
         self._refs: dict[Any, int] = {}
         self._job_ref = ray.put(job)
+        self._files_ref = ray.put(job_files(job))
 
     def submit(self, attempt: int) -> None:
-        self._refs[self._remote.remote(self._job_ref, attempt)] = attempt
+        self._refs[self._remote.remote(self._job_ref, self._files_ref, attempt)] = attempt
 
     def next_result(self) -> AttemptResult:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1)
@@ -156,6 +160,35 @@ class RayExecutor:
         self._refs.clear()
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def job_files(job: GenerationJob) -> dict[str, bytes]:
+    """The files a job reads (source dataset, policy checkpoint), to ship to cluster nodes."""
+    paths = [job.source] + ([job.policy] if job.policy and os.path.isfile(job.policy) else [])
+    return {p: open(p, "rb").read() for p in paths}
+
+
+def run_shipped_attempt(job: GenerationJob, files: dict[str, bytes], attempt: int) -> AttemptResult:
+    """``run_attempt`` on a node that may not share the driver's filesystem: missing input files are
+    written once per node from the shipped bytes (content-addressed under the temp dir)."""
+    local: dict[str, str] = {}
+    for path, blob in files.items():
+        if os.path.isfile(path):
+            local[path] = path
+            continue
+        digest = hashlib.sha256(blob).hexdigest()[:16]
+        target = os.path.join(tempfile.gettempdir(), "imgen_ray_inputs", digest + "_" + os.path.basename(path))
+        if not os.path.isfile(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            tmp = f"{target}.{os.getpid()}.part"
+            with open(tmp, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, target)
+        local[path] = target
+    policy = local.get(job.policy, job.policy) if job.policy else job.policy
+    if local[job.source] != job.source or policy != job.policy:
+        job = dataclasses.replace(job, source=local[job.source], policy=policy)
+    return run_attempt(job, attempt)
 
 
 def make_executor(job: GenerationJob, workers: int, executor: str = "local",
