@@ -45,7 +45,7 @@ def test_channel_is_zero_until_revealed_then_carries_the_revealed_pose(observabi
 
 def test_corruption_shifts_only_the_believed_position():
     o = obs(corruption={"cube": np.array([0.0, 0.05, 0.0])})
-    np.testing.assert_allclose(o["object"][:3], CUBE.position + [0.0, 0.05, 0.0])
+    np.testing.assert_allclose(o["object"][:3], CUBE.position + np.array([0.0, 0.05, 0.0]))
     np.testing.assert_allclose(o["robot0_eef_pos"], [0.5, 0.0, 0.3])
 
 
