@@ -217,3 +217,21 @@ def test_gives_up_after_max_attempts_with_a_clear_error(source_interventions, tm
     with pytest.raises(RuntimeError, match=r"gave up after 3 attempts with \d/50 kept"):
         run_generation(_imgen_job(source_interventions), out, RunOptions(n=50, max_attempts=3, progress=False))
     validate_dataset(out, require_imgen=True)  # the kept ones are a valid partial file
+
+
+def test_mimicgen_on_a_two_subtask_task_segments_at_the_signal(tmp_path):
+    from imgen_ros.datagen.collect import CollectConfig, collect
+    from imgen_ros.datagen.segments import subtask_ends
+    from imgen_ros.sim import make_env
+
+    demos = tmp_path / "nut_peg_demos.hdf5"
+    collect(CollectConfig(task="nut_peg_assembly", kind="demos", episodes=3, seed=0), demos)
+    subtasks = make_env("nut_peg_assembly").subtasks
+    with DatasetReader(demos) as r:
+        for demo in r.demos():
+            ends = subtask_ends(r.load_episode(demo), subtasks)
+            assert 0 < ends[0] < ends[1] == r.num_samples(demo)  # grasp ends inside the episode
+    out = tmp_path / "nut_peg_mg.hdf5"
+    job = GenerationJob(kind="mimicgen", task="nut_peg_assembly", source=str(demos), seed=0)
+    assert run_generation(job, out, RunOptions(n=2, progress=False, max_attempts=40)).kept == 2
+    validate_dataset(out, require_imgen=True)
