@@ -94,7 +94,13 @@ def run_episode(probe: Probe, seed: int, timeout: float = 30.0) -> tuple[int, li
         if any(e.event in TERMINAL for e in events):
             return episode, events
         time.sleep(0.05)
-    raise AssertionError(f"episode {episode} (seed {seed}) did not end within {timeout} s")
+    states = probe.messages(topics.CONTROL_STATE)
+    modes = sorted({(r.msg.mode, r.msg.reason) for r in states if r.msg.episode_id == episode})
+    events = [(e.msg.episode_id, e.msg.event, e.msg.reason) for e in probe.messages(topics.EPISODE_EVENTS)]
+    raise AssertionError(f"episode {episode} (seed {seed}) did not end within {timeout} s; control states seen "
+                         f"{modes}; {len(probe.messages(topics.ROBOT_COMMAND))} robot commands, "
+                         f"{len(probe.messages(topics.POLICY_COMMAND))} policy commands; events "
+                         f"{events}")
 
 
 def assert_commands_within_limits(probe: Probe, safety: SafetyFilter, since: float = 0.0) -> int:

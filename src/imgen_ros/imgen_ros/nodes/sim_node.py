@@ -259,6 +259,8 @@ class SimNode(Node):
         self.info_pub.publish(cam)
 
     def close(self) -> None:
+        for timer in list(self.timers):
+            timer.cancel()
         if self.camera is not None:
             self.camera.stop()
         self.driver.close()
