@@ -24,7 +24,7 @@ def _obs() -> dict[str, np.ndarray]:
             "robot0_gripper_qpos": np.zeros(2), "object": np.zeros(OBJECT_DIM)}
 
 
-def test_train_writes_checkpoint_loadable_by_robomimic(tmp_path: Path) -> None:
+def test_train_writes_checkpoint_loadable_by_robomimic(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = write_synthetic_dataset(tmp_path / "base.hdf5", demos=4)
     cfg = TrainConfig(task="block_grasp", datasets=[str(data)], out_dir=str(tmp_path / "run"), epochs=3,
                       steps_per_epoch=4, eval_every=0, **TINY)
@@ -38,8 +38,10 @@ def test_train_writes_checkpoint_loadable_by_robomimic(tmp_path: Path) -> None:
     assert ckpt["shape_metadata"]["all_shapes"]["object"] == [OBJECT_DIM]
     policy.start_episode()
     assert policy(_obs()).shape == (7,)
-    # imgen's wrapper: reset()/act() contract, actions clipped to [-1, 1]
+    # imgen's wrapper: reset()/act() contract, actions clipped to [-1, 1]; loading keeps stdout clean (--json)
+    capsys.readouterr()
     wrapped = RobomimicPolicy.from_checkpoint(result.last_checkpoint)
+    assert capsys.readouterr().out == ""
     wrapped.reset()
     action = wrapped.act(_obs())
     assert action.shape == (7,) and np.all(np.abs(action) <= 1.0)

@@ -13,6 +13,8 @@ that picked the best checkpoint.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -56,7 +58,10 @@ class RobomimicPolicy:
             raise FileNotFoundError(f"policy checkpoint not found: {path}")
         rm = robomimic_modules()
         try:
-            rollout_policy, ckpt = rm.FileUtils.policy_from_checkpoint(ckpt_path=str(path), device=torch.device(device))
+            # robomimic prints its observation spec to stdout here; keep stdout for results (--json)
+            with contextlib.redirect_stdout(sys.stderr):
+                rollout_policy, ckpt = rm.FileUtils.policy_from_checkpoint(ckpt_path=str(path),
+                                                                           device=torch.device(device))
         except (KeyError, RuntimeError, ValueError) as exc:
             raise ValueError(f"{path}: not a loadable robomimic checkpoint ({type(exc).__name__}: {exc})") from exc
         keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
