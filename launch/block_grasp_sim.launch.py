@@ -3,8 +3,8 @@ and the simulated human as the teleop supervisor.
 
     ros2 launch imgen_ros block_grasp_sim.launch.py checkpoint:=expert noise:=on auto_episodes:=10
 
-Nodes: sim_node (world + simulated human + GenerateInterventions server), policy_node,
-intervention_arbiter, recorder, and with ``perception:=true`` cube_pose_estimator on the simulated
+Nodes: sim_node (world + simulated human), policy_node, intervention_arbiter, recorder,
+generation_server (the GenerateInterventions action), and with ``perception:=true`` cube_pose_estimator on the simulated
 D415 depth stream (else sim_node publishes the believed cube pose itself). Episodes: call
 ``sim/reset`` then ``start_episode`` (services), or set ``auto_episodes``.
 """
@@ -76,5 +76,6 @@ def generate_launch_description() -> LaunchDescription:
             "observability": ParameterValue(lc("observability"), value_type=str),
             "robot": "sim",
         }])
-    graph = GroupAction([PushRosNamespace(lc("namespace")), sim, estimator, policy, arbiter, recorder])
+    generation = Node(package=PACKAGE, executable="generation_server", name="generation_server", output="screen")
+    graph = GroupAction([PushRosNamespace(lc("namespace")), sim, estimator, policy, arbiter, recorder, generation])
     return LaunchDescription([*args, graph])

@@ -21,6 +21,10 @@ from fake_inputs import FakeInputs
 from graph import hold_latency
 from probe import Probe
 
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
+
 HOLD_DEADLINE_S = 0.1
 
 

@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from graph import assert_commands_within_limits, hold_latency, node_cmd, sim_safety, start_graph
 from probe import Probe
 
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
+
 HOLD_DEADLINE_S = 0.1
 
 # fault -> (how it is injected, the topic whose last good message marks the fault, expected reason)

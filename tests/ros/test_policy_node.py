@@ -21,6 +21,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_inputs import FakeInputs
 from probe import Probe
 
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:

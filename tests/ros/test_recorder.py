@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from imgen_ros.core import topics
 from imgen_ros.data.bag import RECORDED_TOPICS, EpisodeBagWriter, bag_custom_data, read_bag, repair_bag
 from imgen_ros.nodes._ros import qos
@@ -20,6 +21,10 @@ from imgen_msgs.msg import EpisodeEvent
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_inputs import FakeInputs
 from graph import node_cmd
+
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
 
 CHUNK_S = 0.5
 

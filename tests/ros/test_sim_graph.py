@@ -18,6 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from graph import assert_commands_within_limits, run_episode, sim_safety, start_graph
 from probe import Probe
 
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
+
 
 def test_closed_loop_expert_succeeds_on_noise_free_block_grasp(ros_context, ros_spin, node_process, wait_until):
     probe = Probe(ros_context)

@@ -7,12 +7,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from imgen_ros.core import topics
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from probe import Probe
+
+# Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
+# twice); a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
 
 
 def test_joy_teleop_takeover_motion_and_dead_device(ros_context, ros_spin, wait_until):

@@ -15,6 +15,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -122,7 +123,7 @@ def declare_config(node: Node, cls: type[T], extra: dict[str, Any] | None = None
 
 # ---------------------------------------------------------------- main
 def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | None = None,
-        threads: int = 1) -> None:
+        threads: int = 1, threads_fn: Callable[[list[Node]], int] | None = None) -> None:
     """Init rclpy, spin the node(s) ``make_node`` returns (``threads`` > 1: multi-threaded executor),
     shut down cleanly on SIGINT/SIGTERM (each node's optional ``close()`` runs first)."""
     rclpy.init(args=args if args is not None else sys.argv)
@@ -131,12 +132,17 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
     try:
         made = make_node()
         nodes = [made] if isinstance(made, Node) else list(made)
+        if threads_fn is not None:
+            threads = threads_fn(nodes)
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise   # a real error; otherwise SIGINT shut the context down while spinning
     finally:
         for node in reversed(nodes):
             close = getattr(node, "close", None)

@@ -13,7 +13,9 @@ the running episode through the arbiter's ``stop_episode``; ``auto_episodes`` > 
 episodes back to back (reset, start, wait for the end). Runtime parameters ``fault.*`` inject
 faults for tests (NaN pose, frozen pose/camera/robot state). With ``simulated_human: true`` the
 process also runs the simulated human teleop (nodes.sim_human_teleop) on the same world, and with
-``serve_generation: true`` the GenerateInterventions action server (nodes.generation_server).
+``serve_generation: true`` the GenerateInterventions action server (nodes.generation_server; the
+launch files run it as a process of its own: composed here it needs a multi-threaded executor,
+which busy-waits).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SimNodeConfig:
     auto_episodes: int = 0
     episode_gap_s: float = 1.0
     simulated_human: bool = False
-    serve_generation: bool = True
+    serve_generation: bool = False
 
     def __post_init__(self) -> None:
         for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "hold_after_s", "episode_gap_s"):
@@ -283,7 +285,12 @@ def make_nodes() -> list[Node]:
 
 
 def main(args: list[str] | None = None) -> None:
-    run(make_nodes, args, threads=3)
+    # One thread unless the generation server's long-running goals need their own: rclpy's
+    # multi-threaded executor busy-waits while a mutually exclusive group is running (CPU cost).
+    def threads_needed(nodes: list[Node]) -> int:
+        return 3 if any(type(n).__name__ == "GenerationServer" for n in nodes) else 1
+
+    run(make_nodes, args, threads_fn=threads_needed)
 
 
 if __name__ == "__main__":
