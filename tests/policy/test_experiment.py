@@ -51,6 +51,7 @@ def test_unknown_names_are_user_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~3 min on an idle 2-core machine; generous for a shared one
 def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "smoke"
     assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 0
