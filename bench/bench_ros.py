@@ -3,8 +3,9 @@ the arbiter holds when the policy stalls.
 
     scripts/with-env python bench/bench_ros.py [--episodes 5] [--checkpoint expert] [--stalls 5]
 
-Starts sim_node (block grasp, noise off), policy_node, intervention_arbiter (SCHED_FIFO, as the real
-launch file runs it) as separate processes in a private network namespace (re-executes itself
+Starts sim_node (block grasp, noise off, no simulated human: the bench stands in for an idle
+supervisor's teleop heartbeat), policy_node, intervention_arbiter (SCHED_FIFO, as the real launch
+file runs it) as separate processes in a private network namespace (re-executes itself
 under scripts/netns-run), runs closed-loop episodes and prints:
 
 - the policy loop's period error |period - 50 ms| (LoopTiming.period_s): mean, p50, p99, max;
@@ -62,6 +63,7 @@ def main() -> int:
     from imgen_ros.nodes._ros import qos
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
+    from std_msgs.msg import Bool
 
     from imgen_msgs.msg import ControlState, DeltaPoseCommand, EpisodeEvent, LoopTiming
     from imgen_msgs.srv import StartEpisode, StopEpisode
@@ -75,7 +77,7 @@ def main() -> int:
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_ros"
     logs.mkdir(exist_ok=True)
     procs = {
-        "sim": node("sim_node", "sim.yaml", "-p", "noise:='off'", "-p", "serve_generation:=false"),
+        "sim": node("sim_node", "sim.yaml", "-p", "noise:='off'", "-p", "simulated_human:=false"),
         "policy": node("policy_node", "policy.yaml", "-p", f"checkpoint:='{args.checkpoint}'"),
         "arbiter": ["chrt", "-f", "40", *node("intervention_arbiter", "arbiter_sim.yaml")],
     }
@@ -94,6 +96,9 @@ def main() -> int:
     probe.create_subscription(DeltaPoseCommand, topics.POLICY_COMMAND, store("policy_cmd"), qos(topics.POLICY_COMMAND))
     probe.create_subscription(ControlState, topics.CONTROL_STATE, store("state"), qos(topics.CONTROL_STATE))
     probe.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, store("events"), qos(topics.EPISODE_EVENTS))
+    # an idle supervisor: the teleop heartbeat (engaged = false) at 50 Hz, so the policy keeps control
+    engaged = probe.create_publisher(Bool, topics.TELEOP_ENGAGED, qos(topics.TELEOP_ENGAGED))
+    probe.create_timer(0.02, lambda: engaged.publish(Bool(data=False)))
     reset = probe.create_client(StartEpisode, topics.SIM_RESET)
     start = probe.create_client(StartEpisode, topics.START_EPISODE)
     stop = probe.create_client(StopEpisode, topics.STOP_EPISODE)
@@ -126,6 +131,10 @@ def main() -> int:
                     ends = [m for _, m in log["events"] if m.episode_id == episode and m.event in (1, 2, 3)]
                 if ends:
                     outcomes.append(ends[0].event == EpisodeEvent.EVENT_SUCCESS)
+                    if os.environ.get("BENCH_DEBUG"):
+                        with lock:
+                            modes = sorted({(m.mode, m.reason) for _, m in log["state"] if m.episode_id == episode})
+                        print("DEBUG", episode, ends[0].reason, modes, flush=True)
                     break
                 time.sleep(0.05)
             time.sleep(0.3)

@@ -36,6 +36,7 @@ class PolicyNodeConfig:
     max_input_age_s: float = 0.2
     max_object_age_s: float = 1.0
     device: str = "cpu"
+    torch_threads: int = 1
     observation: ObservationConfig = field(default_factory=ObservationConfig)
 
     def __post_init__(self) -> None:
@@ -44,8 +45,11 @@ class PolicyNodeConfig:
                              f"{self.max_input_age_s}, {self.max_object_age_s}")
 
 
-def load(spec: str, task: str, device: str):
-    """(policy, world or None): the expert gets a MeasuredWorld to read its inputs from."""
+def load(spec: str, task: str, device: str, torch_threads: int = 1):
+    """(policy, world or None): the expert gets a MeasuredWorld to read its inputs from.
+
+    Checkpoints run with ``torch_threads`` intra-op threads: one small LSTM step per tick gains
+    nothing from more, and OpenMP's spinning workers would compete with the rest of the graph."""
     from imgen_ros.policy.evaluate import load_policy
 
     if spec.startswith("expert"):
@@ -53,6 +57,9 @@ def load(spec: str, task: str, device: str):
 
         world = MeasuredWorld(task)
         return load_policy("expert", world, device=device), world
+    import torch
+
+    torch.set_num_threads(max(1, torch_threads))
     return load_policy(spec, None, device=device), None
 
 
@@ -60,7 +67,8 @@ class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
         self.config = declare_config(self, PolicyNodeConfig)
-        self.policy, self.world = load(self.config.checkpoint, self.config.task, self.config.device)
+        self.policy, self.world = load(self.config.checkpoint, self.config.task, self.config.device,
+                                       self.config.torch_threads)
         self.noise = PoseNoise(self.config.observation.noise)
         self.robot: tuple[float, RobotState] | None = None
         self.objects: dict[str, tuple[float, ObjectEstimate]] = {}
