@@ -59,5 +59,6 @@ def test_launch_and_config_installed_where_ros2_launch_finds_them():
 def test_cli_lists_commands_and_rejects_unknown_ones():
     ok = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "--help"], capture_output=True, text=True)
     assert ok.returncode == 0 and "version" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "no-such-command"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "no-such-command"],
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

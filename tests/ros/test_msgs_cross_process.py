@@ -10,8 +10,8 @@ from rclpy.node import Node
 from rclpy.serialization import serialize_message
 
 sys.path.insert(0, str(Path(__file__).parent))
-from msg_echo import QOS  # noqa: E402
-from msg_fill import fill_message, message_types  # noqa: E402
+from msg_echo import QOS
+from msg_fill import fill_message, message_types
 
 
 def test_every_message_type_round_trips_through_another_process(ros_context, ros_spin, node_process, wait_until):
