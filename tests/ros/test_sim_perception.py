@@ -4,7 +4,6 @@ pose on object_pose matches the simulator's ground truth on object_pose/true."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from imgen_ros.core import topics
 from imgen_ros.core.pose import pose_distance
 from imgen_ros.nodes._ros import pose_from_msg, qos
@@ -24,10 +23,6 @@ class PoseListener(Node):
                                  qos(topics.OBJECT_POSE_TRUE))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sim_node renders the D415 from whichever executor thread runs its depth timer (threads=3); the EGL "
-    "context is bound to the first one, so eglMakeCurrent fails on the next. Remove this mark once "
-    "sim_node renders on one thread."))
 def test_icp_on_the_simulated_d415_matches_ground_truth(ros_context, ros_spin, node_process, wait_until):
     sim = node_process(["python", "-m", "imgen_ros.nodes.sim_node", "--ros-args", "-p", "depth_rate_hz:=10.0",
                         "-p", "publish_observed_pose:=false", "-p", "seed:=3"], name="sim_node")
