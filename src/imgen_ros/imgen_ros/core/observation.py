@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.core.pose import quat_on_hemisphere
+
 OBSERVABILITY_CHANNEL_DIMS = {"full": 8, "partial": 4, "none": 1}
 NOISE_MODES = ("off", "episode_offset", "gaussian")
 
@@ -124,7 +126,7 @@ def build_observation(config: ObservationConfig, tcp_position: NDArray, tcp_quat
     parts.append(channel_vector(config.observability, revealed))
     obs = {
         "robot0_eef_pos": np.asarray(tcp_position, float).copy(),
-        "robot0_eef_quat": np.asarray(tcp_quat_xyzw, float).copy(),
+        "robot0_eef_quat": quat_on_hemisphere(tcp_quat_xyzw),
         "robot0_gripper_qpos": np.asarray(gripper_qpos, float).copy(),
         "object": np.concatenate(parts),
     }

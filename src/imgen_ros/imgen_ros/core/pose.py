@@ -97,3 +97,16 @@ def pose_distance(a: Pose, b: Pose) -> tuple[float, float]:
     dpos = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
     dang = float(np.linalg.norm(matrix_to_axisangle(a[:3, :3].T @ b[:3, :3])))
     return dpos, dang
+
+
+# The FR3's working TCP orientation in every task: fingers pointing down = 180 deg about base x.
+EEF_QUAT_REFERENCE_XYZW = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def quat_on_hemisphere(quat_xyzw: ArrayLike,
+                       reference_xyzw: ArrayLike = EEF_QUAT_REFERENCE_XYZW) -> NDArray[np.float64]:
+    """``quat_xyzw`` or its negation (the same rotation), whichever has a non-negative dot product with
+    ``reference_xyzw``. Policy observations use this for the TCP: the top-down orientation has w ~ 0,
+    so a "w >= 0" rule flips the sign between steps and turns an input into a random +-1 bit."""
+    q = np.asarray(quat_xyzw, dtype=float)
+    return -q if float(q @ np.asarray(reference_xyzw, dtype=float)) < 0.0 else q.copy()

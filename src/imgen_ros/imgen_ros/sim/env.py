@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from imgen_ros.core.action import CONTROL_DT, DEFAULT_SCALE, ActionScale, action_to_delta, validate_action
+from imgen_ros.core.pose import quat_on_hemisphere
 from imgen_ros.sim.contacts import BodyGeoms, contact_positions, in_contact
 from imgen_ros.sim.controller import PoseController
 from imgen_ros.sim.model import FINGER_JOINTS, HOME_Q, load_fr3_spec
@@ -252,7 +253,7 @@ class TaskEnv:
         parts.append(self.channel_vector())
         return {
             "robot0_eef_pos": eef[:3, 3].copy(),
-            "robot0_eef_quat": mat_to_quat_xyzw(eef[:3, :3]),
+            "robot0_eef_quat": quat_on_hemisphere(mat_to_quat_xyzw(eef[:3, :3])),
             "robot0_gripper_qpos": self.data.qpos[self._finger_qpos].copy(),
             "object": np.concatenate(parts),
         }
