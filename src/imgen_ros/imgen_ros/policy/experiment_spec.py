@@ -159,7 +159,8 @@ def experiments(scale: Scale) -> dict[str, Experiment]:
     s, h, b = scale.generated_scaling, scale.budget_human, scale.budget_imgen
     return {
         "block_grasp": Experiment(
-            name="block_grasp", title="Table 4 (simulation): Block Grasp, 50 trials under pose noise",
+            name="block_grasp",
+            title=f"Table 4 (simulation): Block Grasp, {scale.final_trials} trials under pose noise",
             columns=(Column("Simulation", "block_grasp"),), variants=ALL_VARIANTS,
             paper={"Base": {"Simulation": 0.06}, "Source Int": {"Simulation": 0.26},
                    "MG Demo": {"Simulation": 0.42}, "I-MG - Policy": {"Simulation": 0.86},
