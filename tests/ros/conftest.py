@@ -36,10 +36,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.ros)
 
 
+_domain_counter = iter(range(10**9))
+
+
+@pytest.fixture(autouse=True)
+def ros_domain_id() -> Iterator[int]:
+    """A DDS domain of its own for every test (1..100): node processes that a failed or slow test
+    leaves behind cannot publish into the next test's graph. Children inherit ROS_DOMAIN_ID."""
+    domain = 1 + next(_domain_counter) % 100
+    previous = os.environ.get("ROS_DOMAIN_ID")
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    yield domain
+    if previous is None:
+        os.environ.pop("ROS_DOMAIN_ID", None)
+    else:
+        os.environ["ROS_DOMAIN_ID"] = previous
+
+
 @pytest.fixture
-def ros_context() -> Iterator[rclpy.context.Context]:
+def ros_context(ros_domain_id: int) -> Iterator[rclpy.context.Context]:
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=ros_domain_id)
     try:
         yield context
     finally:
