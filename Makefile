@@ -3,13 +3,16 @@ SHELL := /bin/bash
 WITH_ENV := scripts/with-env
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench demo lock clean
+.PHONY: setup test test-graph lint bench demo lock clean
 
 setup:
 	@scripts/setup
 
 test:
-	@$(WITH_ENV) scripts/netns-run python -m pytest $(PYTEST_ARGS)
+	@$(WITH_ENV) scripts/netns-run python -m pytest -m "not graph_timing" $(PYTEST_ARGS)
+
+test-graph:
+	@$(WITH_ENV) scripts/netns-run python -m pytest -m graph_timing $(PYTEST_ARGS)
 
 lint:
 	@$(WITH_ENV) ruff check src tests bench
