@@ -27,9 +27,9 @@ def _make_policy(env, name: str):
     return naive if name == "expert" else SimulatedHuman(env, naive)
 
 
-def run_rollout(args: argparse.Namespace) -> int:
-    from imgen_ros.sim import OBSERVABILITY_MODES, TASK_NAMES, make_env
-    from imgen_ros.sim.rollout import run_episode
+def validate_episode_args(args: argparse.Namespace) -> None:
+    """Check --task/--policy/--observability/--episodes, shared by every `imgen sim` command."""
+    from imgen_ros.sim import OBSERVABILITY_MODES, TASK_NAMES
 
     if args.task not in TASK_NAMES:
         raise CliError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -39,6 +39,13 @@ def run_rollout(args: argparse.Namespace) -> int:
         raise CliError(f"unknown observability {args.observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
     if args.episodes < 1:
         raise CliError(f"--episodes must be >= 1, got {args.episodes}")
+
+
+def run_rollout(args: argparse.Namespace) -> int:
+    from imgen_ros.sim import make_env
+    from imgen_ros.sim.rollout import run_episode
+
+    validate_episode_args(args)
     try:
         env = make_env(args.task, noise=args.noise, observability=args.observability)
     except ValueError as exc:

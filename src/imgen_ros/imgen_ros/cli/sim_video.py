@@ -14,24 +14,17 @@ import time
 from pathlib import Path
 
 from imgen_ros.cli.main import CliError
-from imgen_ros.cli.sim import POLICIES, _make_policy
+from imgen_ros.cli.sim import _make_policy, validate_episode_args
 
 DEFAULT_CAMERA = "agentview"
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from imgen_ros.sim import OBSERVABILITY_MODES, TASK_NAMES, make_env
+    from imgen_ros.sim import make_env
     from imgen_ros.sim.cameras import OffscreenRenderer
     from imgen_ros.sim.video import VideoWriter, record_episode
 
-    if args.task not in TASK_NAMES:
-        raise CliError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    if args.policy not in POLICIES:
-        raise CliError(f"unknown policy {args.policy!r}; valid policies: {', '.join(POLICIES)}")
-    if args.observability not in OBSERVABILITY_MODES:
-        raise CliError(f"unknown observability {args.observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
-    if args.episodes < 1:
-        raise CliError(f"--episodes must be >= 1, got {args.episodes}")
+    validate_episode_args(args)
     if args.frame_every < 1:
         raise CliError(f"--frame-every must be >= 1, got {args.frame_every}")
     if args.width <= 0 or args.height <= 0 or args.width % 16 or args.height % 16:
