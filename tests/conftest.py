@@ -45,3 +45,30 @@ def _ros_environment() -> None:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(autouse=True)
+def _resource_trace(request: pytest.FixtureRequest):
+    """With IMGEN_TEST_TRACE=FILE: one line per test with its CPU use, threads and child processes
+    (to find tests that leave work running behind them)."""
+    trace = os.environ.get("IMGEN_TEST_TRACE")
+    if not trace:
+        yield
+        return
+    import time
+
+    import psutil
+
+    me = psutil.Process()
+    cpu0, wall0 = me.cpu_times(), time.monotonic()
+    yield
+    cpu1 = me.cpu_times()
+    children = me.children(recursive=True)
+    others = [p for p in psutil.process_iter(["pid", "ppid", "name", "cmdline"])
+              if p.pid != me.pid and p not in children and "python" in (p.info["name"] or "")]
+    with open(trace, "a") as out:
+        out.write(f"{request.node.nodeid}\twall={time.monotonic() - wall0:.1f}"
+                  f"\tcpu={cpu1.user + cpu1.system - cpu0.user - cpu0.system:.1f}"
+                  f"\tthreads={me.num_threads()}\tload={os.getloadavg()[0]:.1f}"
+                  f"\tchildren={[' '.join(c.cmdline()[:3]) for c in children]}"
+                  f"\tothers={[' '.join((p.info['cmdline'] or [])[:3]) for p in others]}\n")

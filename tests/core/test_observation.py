@@ -49,6 +49,45 @@ def test_corruption_shifts_only_the_believed_position():
     np.testing.assert_allclose(o["robot0_eef_pos"], [0.5, 0.0, 0.3])
 
 
+@pytest.mark.parametrize("observability", ["full", "partial", "none"])
+def test_a_revealed_pose_ends_the_corruption_only_under_full_observability(observability):
+    truth = ObjectEstimate(np.array([0.56, 0.01, 0.025]), np.array([0.0, 0.0, 0.0, 1.0]))
+    offset = {"cube": np.array([0.0, 0.05, 0.0])}
+    o = obs(ObservationConfig(observability=observability), corruption=offset, revealed=truth,
+            revealed_object="cube")
+    if observability == "full":
+        np.testing.assert_allclose(o["object"][:7], np.r_[truth.position, truth.quat_xyzw])
+    else:
+        np.testing.assert_allclose(o["object"][:3], CUBE.position + offset["cube"])
+
+
+def test_sim_and_ros_observations_agree_after_the_revealing_contact():
+    """The simulator's observation once the fingers touched the cube equals the ROS builder's from
+    the same measurements (believed pose, corruption, revealed pose)."""
+    from imgen_ros.sim import make_env
+    from imgen_ros.sim.expert import ScriptedExpert
+
+    env = make_env("block_grasp", noise="on", observability="full")
+    sim_obs = env.reset(3)
+    expert = ScriptedExpert(env, use_true_poses=False)
+    for _ in range(env.horizon):
+        sim_obs, _, done, info = env.step(expert.act(sim_obs))
+        if info["revealed"] or done:
+            break
+    assert env.revealed, "the naive expert's finger should touch the cube"
+    true = env.object_poses()["cube"]
+    from imgen_ros.sim.env import mat_to_quat_xyzw
+
+    truth = ObjectEstimate(true[:3, 3], mat_to_quat_xyzw(true[:3, :3]))
+    eef = env.eef_pose()
+    ros_obs = build_observation(ObservationConfig(), eef[:3, 3], mat_to_quat_xyzw(eef[:3, :3]),
+                                sim_obs["robot0_gripper_qpos"], {"cube": truth},
+                                {"cube": env.corruption["cube"]}, revealed=truth, revealed_object="cube")
+    for key in sim_obs:
+        np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
+    assert np.linalg.norm(env.corruption["cube"]) > 0.02  # the corruption was there, and is gone
+
+
 def test_missing_object_and_nonfinite_inputs_are_named():
     with pytest.raises(KeyError, match="cube"):
         build_observation(ObservationConfig(), np.zeros(3), np.array([0, 0, 0, 1.0]), np.zeros(2), {})

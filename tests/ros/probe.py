@@ -10,6 +10,7 @@ import rclpy
 from imgen_ros.core import topics
 from imgen_ros.nodes._ros import qos
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile
 from std_msgs.msg import Bool
 
 from imgen_msgs.msg import ControlState, DeltaPoseCommand, EpisodeEvent, LoopTiming, ObjectPoseEstimate, RobotState
@@ -35,13 +36,20 @@ class Received:
     wall: float = 0.0  # time.time() at arrival (the ROS clock of every node here)
 
 
+def deep(profile: QoSProfile) -> QoSProfile:
+    """``profile`` with a long reader history: a busy test process must not lose the last messages
+    before a fault (they are the fault markers), which a depth-5 best-effort reader would."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=profile.reliability,
+                      durability=profile.durability)
+
+
 class Probe(Node):
     def __init__(self, context, name: str = "test_probe") -> None:
         super().__init__(name, context=context)
         self.lock = threading.Lock()
         self.log: dict[str, list[Received]] = {t: [] for t in RECORDED}
         for topic, cls in RECORDED.items():
-            self.create_subscription(cls, topic, lambda m, t=topic: self._store(t, m), qos(topic))
+            self.create_subscription(cls, topic, lambda m, t=topic: self._store(t, m), deep(qos(topic)))
         self.service_clients = {
             topics.START_EPISODE: self.create_client(StartEpisode, topics.START_EPISODE),
             topics.STOP_EPISODE: self.create_client(StopEpisode, topics.STOP_EPISODE),

@@ -82,12 +82,14 @@ def test_sim_driver_node_steps_the_world_per_command(ros_context, ros_spin, wait
     node = _driver_node(ros_context, "sim", **{"command_timeout_s": 5.0})
     commander = Commander(ros_context)
     ros_spin(node, commander)
-    wait_until(lambda: len(commander.states) > 3 and commander.pub.get_subscription_count() > 0, 20, "discovery")
+    # both ends must have matched: a writer can see the reader before the reader has matched the writer
+    wait_until(lambda: len(commander.states) > 3 and commander.pub.get_subscription_count() > 0
+               and node.count_publishers(topics.ROBOT_COMMAND) > 0, 20, "discovery")
     start = commander.tcp()
     for step in range(10):
         commander.send([0.0, 0.0, 0.01], step=step)
-        time.sleep(0.05)
-    wait_until(lambda: node.executed == 10, 5, "10 commands executed")
+        wait_until(lambda s=step: node.executed == s + 1, 10, f"command {step} executed")
+    assert node.executed == 10
     # the state stream lags the last command on a loaded machine: wait for it to settle (bounded)
     previous = commander.tcp()
     for _ in range(40):

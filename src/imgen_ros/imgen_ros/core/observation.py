@@ -5,7 +5,8 @@ The layout matches the simulator's low-dim observation (``TaskEnv.observation``)
 per object (in ``object_ids`` order) the believed position (3) and quaternion (4), then the
 observability channel: ``full`` -> revealed pose (7) + flag, ``partial`` -> cue (3) + flag,
 ``none`` -> flag. Before the channel is revealed it is zeros with flag 0 (on the real robot it
-stays so unless a node publishes a revealed estimate).
+stays so unless a node publishes a revealed estimate). Under ``full`` the revealed pose also
+replaces the revealed object's believed pose (the paper's "ground truth pose upon contact").
 
 Pose-corruption models (for experiments; applied to the believed object positions):
 ``off``; ``episode_offset`` - one constant planar offset per episode, uniform in
@@ -113,13 +114,23 @@ def channel_vector(observability: str, revealed: ObjectEstimate | None) -> NDArr
 def build_observation(config: ObservationConfig, tcp_position: NDArray, tcp_quat_xyzw: NDArray,
                       gripper_qpos: NDArray, objects: dict[str, ObjectEstimate],
                       corruption: dict[str, NDArray] | None = None,
-                      revealed: ObjectEstimate | None = None) -> dict[str, NDArray[np.float64]]:
-    """The policy's observation dict; ``corruption`` (per object id) is added to believed positions."""
+                      revealed: ObjectEstimate | None = None,
+                      revealed_object: str | None = None) -> dict[str, NDArray[np.float64]]:
+    """The policy's observation dict; ``corruption`` (per object id) is added to believed positions.
+
+    Under ``full`` observability a ``revealed`` estimate (of ``revealed_object``, default the first
+    object id) also replaces that object's believed pose, uncorrupted, as in the simulator."""
     missing = [o for o in config.object_ids if o not in objects]
     if missing:
         raise KeyError(f"no pose estimate for object(s) {missing}")
+    corrected = None
+    if revealed is not None and config.observability == "full":
+        corrected = revealed_object or config.object_ids[0]
     parts = []
     for name in config.object_ids:
+        if name == corrected:
+            parts += [np.asarray(revealed.position, float), np.asarray(revealed.quat_xyzw, float)]
+            continue
         est = objects[name]
         offset = np.zeros(3) if corruption is None else np.asarray(corruption.get(name, np.zeros(3)), float)
         parts += [np.asarray(est.position, float) + offset, np.asarray(est.quat_xyzw, float)]

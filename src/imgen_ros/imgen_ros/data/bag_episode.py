@@ -137,9 +137,10 @@ def bag_to_episode(path: str | Path, object_ids: Sequence[str], observability: s
             believed[oid] = ObjectEstimate(*_pos_quat(m.pose))
         rev = objects.revealed.at(t)
         revealed = ObjectEstimate(*_pos_quat(rev.pose)) if rev is not None and rev.valid else None
+        revealed_object = (rev.object_id or None) if revealed is not None else None
         tcp_pos, tcp_quat = _pos_quat(state.tcp_pose)
         obs = build_observation(obs_config, tcp_pos, tcp_quat, np.asarray(state.gripper_qpos, float), believed,
-                                revealed=revealed)
+                                revealed=revealed, revealed_object=revealed_object)
         truth = {}
         for oid in object_ids:
             m = objects.true[oid].at(t) if objects.has_truth else None

@@ -73,6 +73,7 @@ class PolicyNode(Node):
         self.robot: tuple[float, RobotState] | None = None
         self.objects: dict[str, tuple[float, ObjectEstimate]] = {}
         self.revealed: ObjectEstimate | None = None
+        self.revealed_object: str | None = None
         self.active = False
         self.episode_id = 0
         self.step = 0
@@ -101,6 +102,7 @@ class PolicyNode(Node):
     def _on_revealed(self, msg: ObjectPoseEstimate) -> None:
         pos, quat = pose_msg_arrays(msg.pose)
         self.revealed = ObjectEstimate(pos, quat) if msg.valid else None
+        self.revealed_object = msg.object_id or None
 
     def _on_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START and msg.episode_id != self.episode_id:
@@ -133,7 +135,7 @@ class PolicyNode(Node):
         corruption = dict.fromkeys(ids, offset)
         try:
             obs = build_observation(self.config.observation, tcp_pos, tcp_quat, np.asarray(state.gripper_qpos),
-                                    objects, corruption, self.revealed)
+                                    objects, corruption, self.revealed, self.revealed_object)
         except ValueError as exc:
             self.get_logger().warning(f"no command: {exc}", throttle_duration_sec=1.0)
             return

@@ -244,10 +244,20 @@ class TaskEnv:
             return np.concatenate([self.cue[:3] if self.revealed else np.zeros(3), flag])
         return flag
 
+    def corrected_object(self) -> str | None:
+        """The object whose observed pose is the true one now: under full observability, the
+        channel's object once contact revealed it (the corruption ends there); else None."""
+        ch = self.task.channel
+        if ch is None or not self.revealed or self.observability != "full":
+            return None
+        return ch.revealed
+
     def observation(self) -> dict[str, NDArray[np.float64]]:
         eef = self.eef_pose()
         parts = []
-        for pose in self.object_poses(observed=True).values():
+        for name, pose in self.object_poses(observed=True).items():
+            if name == self.corrected_object():
+                pose = self.body_pose(name)  # full observability: contact revealed the truth
             parts.append(pose[:3, 3])
             parts.append(mat_to_quat_xyzw(pose[:3, :3]))
         parts.append(self.channel_vector())
