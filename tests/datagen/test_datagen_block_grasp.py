@@ -167,6 +167,23 @@ def test_mimicgen_from_source_demos(source_demos, tmp_path):
             assert ep.datagen_info["object_poses/cube"].shape == (ep.num_samples, 4, 4)
 
 
+@pytest.mark.parametrize("noise", ["off", "on"])
+def test_mimicgen_noise_decides_whether_observations_carry_the_corruption(source_demos, tmp_path, noise):
+    """MimicGen acts on the true poses either way; with noise 'on' (the MG Demo baseline: demos in the
+    test environment) the recorded object observation is the corrupted pose until contact."""
+    job = GenerationJob(kind="mimicgen", task="block_grasp", source=str(source_demos), seed=2, noise=noise)
+    assert GenerationJob(kind="mimicgen", task="block_grasp", source="x").noise == "off"
+    out = tmp_path / f"mg_{noise}.hdf5"
+    assert run_generation(job, out, RunOptions(n=3, progress=False)).kept == 3
+    with DatasetReader(out) as r:
+        for demo in r.demos():
+            ep = r.load_episode(demo)
+            believed = ep.obs["object"][0, :3]
+            true = ep.datagen_info["object_poses/cube"][0, :3, 3]
+            error = np.linalg.norm(believed - true)
+            assert error > 0.02 if noise == "on" else error < 1e-9, (noise, error)
+
+
 def test_local_ray_refused_outside_a_private_netns(source_interventions, tmp_path, monkeypatch):
     if not non_loopback_interfaces():
         pytest.skip("inside a private network namespace: a local Ray instance is allowed here")

@@ -33,6 +33,7 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
         policy = str(Path(policy).resolve())
     try:
         return GenerationJob(kind=kind, task=args.task, source=str(source.resolve()), seed=args.seed, policy=policy,
+                             noise=args.noise,
                              observability=args.observability, source_mask=args.source_mask, params=params)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
@@ -79,6 +80,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nn-k", type=int, default=3)
     p.add_argument("--source-mask", default=None, help="use only the source demos in mask/<name>")
     p.add_argument("--observability", default="full", choices=("full", "partial", "none"))
+    p.add_argument("--noise", default=None, choices=("on", "off"),
+                   help="pose corruption of the generated scenes (default: off for mimicgen, on for imgen); "
+                        "mimicgen with 'on' records demos in the test environment (the MG Demo baseline)")
     p.add_argument("--videos", type=int, default=0, metavar="K", help="render K successes and K failures (mp4)")
     p.add_argument("--max-attempts", type=int, default=None, help="give up after this many (default 50 n + 100)")
     p.add_argument("--overwrite", action="store_true")
@@ -89,7 +93,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("generate", help="generate data: mimicgen (demos) or imgen (interventions)")
     sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    mg = sub.add_parser("mimicgen", help="MimicGen: full demos from source demos (no corruption)")
+    mg = sub.add_parser("mimicgen", help="MimicGen: full demos from source demos")
     _common(mg)
     ig = sub.add_parser("imgen", help="Interventional MimicGen (Algorithm 1) from source interventions")
     _common(ig)

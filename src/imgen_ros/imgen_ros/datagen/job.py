@@ -34,7 +34,7 @@ class GenerationJob:
     source: str  # absolute path of the source hdf5
     seed: int = 0
     policy: str | None = None  # I-MG: "expert" (naive expert, observed poses) or a checkpoint path
-    noise: str = "on"
+    noise: str | None = None  # pose corruption of the scene; None: "off" for mimicgen, "on" for imgen
     observability: str = "full"
     source_mask: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
@@ -42,6 +42,8 @@ class GenerationJob:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown generation kind {self.kind!r} (choose from {list(KINDS)})")
+        if self.noise is None:
+            object.__setattr__(self, "noise", "off" if self.kind == "mimicgen" else "on")
         if self.kind == "imgen" and self.params.policy_execution and not self.policy:
             raise ValueError("I-MG with policy execution needs a policy ('expert' or a checkpoint path)")
 
@@ -72,8 +74,7 @@ _CACHE: dict[str, _Context] = {}
 def _build_context(job: GenerationJob) -> _Context:
     from imgen_ros.sim import make_env
 
-    noise = "off" if job.kind == "mimicgen" else job.noise
-    env = make_env(job.task, noise=noise, observability=job.observability)
+    env = make_env(job.task, noise=job.noise, observability=job.observability)
     if job.kind == "mimicgen":
         return _Context(env, DemoPool.from_file(job.source, job.task, env.subtasks, job.source_mask), None)
     pool = InterventionPool.from_file(job.source, job.task, env.subtasks, job.source_mask)

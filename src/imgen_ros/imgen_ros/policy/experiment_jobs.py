@@ -122,8 +122,6 @@ def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noi
     from imgen_ros.datagen.job import GenerationJob
     from imgen_ros.datagen.runner import RunOptions, run_generation
 
-    if kind == "mimicgen" and noise != "off":
-        return _mimicgen_in_test_env(task, source, out, n, seed, noise, observability)
     job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
                         noise=noise, observability=observability,
                         params=GenerationParams(policy_execution=policy_execution))
@@ -131,46 +129,6 @@ def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noi
                                                           valid_every=0))
     return {**_dataset_stats(out), "attempts": report.attempts, "outcomes": report.outcomes,
             "success_rate": round(report.success_rate, 4)}
-
-
-def _mimicgen_in_test_env(task: str, source: str, out: str, n: int, seed: int, noise: str,
-                          observability: str) -> dict[str, Any]:
-    """MimicGen in the *test* environment (MG Demo): the demonstrator's segments are transformed to the
-    true object poses while the recorded observations carry the corruption.
-
-    ``GenerationJob`` always generates MimicGen data noise-free (the base dataset), so this drives
-    the DATA layer's per-attempt ``generate_mimicgen`` with a corrupted environment instead.
-    """
-    from collections import Counter
-
-    from imgen_ros.data.writer import DatasetWriter
-    from imgen_ros.datagen.episodes import GenerationParams, generate_mimicgen
-    from imgen_ros.datagen.job import attempt_seed
-    from imgen_ros.datagen.sources import DemoPool
-    from imgen_ros.sim import make_env
-
-    env = make_env(task, noise=noise, observability=observability)
-    pool = DemoPool.from_file(source, task, env.subtasks)
-    params = GenerationParams()
-    outcomes: Counter[str] = Counter()
-    kept = attempt = 0
-    max_attempts = 20 * n + 20
-    with DatasetWriter(_fresh(out), env.env_args()) as writer:
-        writer.set_json_attr("imgen_config", {"command": "generate mimicgen (test env)", "task": task,
-                                              "source": str(source), "seed": seed, "noise": noise, "n": n})
-        while kept < n:
-            if attempt >= max_attempts:
-                raise RuntimeError(f"MG Demo: only {kept}/{n} kept after {attempt} attempts ({dict(outcomes)})")
-            result = generate_mimicgen(env, pool, attempt, attempt_seed(seed, attempt), params)
-            outcomes[result.outcome] += 1
-            if result.kept:
-                writer.append(result.episode, masks=["generated"])
-                kept += 1
-            attempt += 1
-        writer.set_json_attr("imgen_stats", {"attempts": attempt, "kept": kept, "outcomes": dict(outcomes)})
-    env.close()
-    return {**_dataset_stats(out), "attempts": attempt, "outcomes": dict(outcomes),
-            "success_rate": round(kept / attempt, 4)}
 
 
 # ----------------------------------------------------------------------------------------------

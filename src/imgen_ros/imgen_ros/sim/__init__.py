@@ -16,7 +16,8 @@ position (3) + quaternion xyzw (4), then the observability channel: ``"full"`` -
 revealed object (7), ``"partial"`` -> the task's cue (3: first-contact position or unit direction),
 ``"none"`` -> nothing; always followed by a flag (1.0 once revealed by contact, else 0.0; zeros
 before). Under ``"full"`` the revealed object's observed pose is also its true pose from the
-revealing contact on (the paper: "ground truth pose upon contact"): the corruption ends there. ``get_state()`` = MuJoCo ``mjSTATE_INTEGRATION`` state followed by the env extras (step,
+revealing contact on (the paper: "ground truth pose upon contact"): the corruption ends there.
+``get_state()`` = MuJoCo ``mjSTATE_INTEGRATION`` state followed by the env extras (step,
 gripper command, reveal flag, cue (7), revealed true pose (7), target pose rows (12), corruption
 offsets (3 per object)).
 
