@@ -67,17 +67,17 @@ SCALES: dict[str, Scale] = {
                     "4 evaluation trials; its numbers mean nothing",)),
     "demo": Scale(
         name="demo", base_generated=200, mg_demo_generated=200, imgen_generated=200, final_trials=50,
-        train=TrainSize(epochs=120, steps_per_epoch=50, batch_size=64, seq_length=10, rnn_hidden_dim=128,
-                        gmm_modes=5, eval_every=30, eval_trials=10, normalize_obs=True),
+        train=TrainSize(epochs=150, steps_per_epoch=50, batch_size=64, seq_length=10, rnn_hidden_dim=128,
+                        gmm_modes=5, eval_every=25, eval_trials=20, normalize_obs=True),
         generated_scaling=(40, 200, 1000), budget_human=100, budget_imgen=(20, 200),
         deviations=(
             "datasets 5x smaller than the paper: D = 200 MimicGen demos (paper 1000), MG Demo 200 (1000), "
             "I-MG 200 (1000)",
-            "training 120 epochs x 50 steps = 6000 gradient steps (paper 2000 x 100 = 200k), batch 64 (100), "
+            "training 150 epochs x 50 steps = 7500 gradient steps (paper 2000 x 100 = 200k), batch 64 (100), "
             "2-layer LSTM with 128 units (400)",
             "observations normalized (mean/std of the training data, stored in the checkpoint); robomimic's "
             "low-dim default trains on raw values, which needs far more steps to use the object pose",
-            "checkpoint selection: 10 rollouts every 30 epochs on selection seeds (paper: 50 every 50 epochs); "
+            "checkpoint selection: 20 rollouts every 25 epochs on selection seeds (paper: 50 every 50 epochs); "
             "the reported number is a separate 50-trial evaluation of the selected checkpoint on held-out "
             "seeds (the paper reports the best checkpoint's own 50-trial score)",
         )),
