@@ -9,7 +9,7 @@ setup:
 	@scripts/setup
 
 test:
-	@$(WITH_ENV) scripts/netns-run python -m pytest -m "not graph_timing" $(PYTEST_ARGS)
+	@$(WITH_ENV) scripts/netns-run python -m pytest $(PYTEST_ARGS)
 
 test-graph:
 	@$(WITH_ENV) scripts/netns-run python -m pytest -m graph_timing $(PYTEST_ARGS)

@@ -12,7 +12,6 @@ Parameters: ``config/robot_driver.yaml``.
 
 from __future__ import annotations
 
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from imgen_msgs.msg import DeltaPoseCommand, RobotState
@@ -51,14 +50,12 @@ class RobotDriverNode(Node):
         self.config = declare_config(self, RobotDriverNodeConfig)
         self.driver = build_driver(self.config, self)
         self.driver.start()
-        # Commands and state publication run in separate groups (two threads): a slow state read must
-        # never delay a command. The drivers serialize their own access to the robot.
-        commands, state = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        # One thread: every callback is short (the 1 kHz loop lives inside the driver library), and
+        # rclpy's multi-threaded executor busy-waits and starves timers (ros2/rclpy#1452).
         self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
-        self.create_subscription(DeltaPoseCommand, topics.ROBOT_COMMAND, self._on_command, qos(topics.ROBOT_COMMAND),
-                                 callback_group=commands)
-        self.create_timer(self.config.command_timeout_s / 2.0, self._watchdog, callback_group=commands)
-        self.create_timer(1.0 / self.config.state_rate_hz, self._publish_state, callback_group=state)
+        self.create_subscription(DeltaPoseCommand, topics.ROBOT_COMMAND, self._on_command, qos(topics.ROBOT_COMMAND))
+        self.create_timer(self.config.command_timeout_s / 2.0, self._watchdog)
+        self.create_timer(1.0 / self.config.state_rate_hz, self._publish_state)
         self._last_command_s = now_s(self)
         self._holding = True
         self.executed = 0
@@ -102,7 +99,7 @@ class RobotDriverNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    run(RobotDriverNode, args, threads=2)
+    run(RobotDriverNode, args)
 
 
 if __name__ == "__main__":
