@@ -100,7 +100,7 @@ def test_estimates_from_ros_depth_and_rejects_bad_frames(ros_context, ros_spin, 
     assert good.valid, "no valid estimate"
     assert good.header.frame_id == topics.BASE_FRAME and good.object_id == "cube"
     assert np.linalg.norm(pose_from_msg(good.pose)[:3, 3] - truth[:3, 3]) < 0.005
-    assert good.fitness > 0.9 and 0 < good.fit_rmse < 0.003
+    assert good.fitness > 0.9 and 0 < good.fit_rmse < 0.003 and good.status == "ok"
 
     metres = send(frame.depth_m, encoding="32FC1")
     assert metres.valid
@@ -111,7 +111,7 @@ def test_estimates_from_ros_depth_and_rejects_bad_frames(ros_context, ros_spin, 
             (np.zeros_like(frame.depth_m), info, "no_valid_depth")):
         est = send(bad_depth, bad_info, encoding="32FC1")
         assert not est.valid
-        assert node.last_reason == reason
+        assert node.last_reason == reason and est.status.startswith(reason)
         p = est.pose
         assert np.all(np.isfinite([p.position.x, p.position.y, p.position.z, p.orientation.w]))
     node.close()

@@ -95,8 +95,11 @@ def test_recorder_survives_sigkill_with_bounded_loss(ros_context, ros_spin, node
     wait_until(lambda: all(gids(t) - old for t, old in ghosts.items()), 30, "restarted recorder subscribed")
     time.sleep(1.0)
     _publish_event(events, inputs.get_clock(), 2, EpisodeEvent.EVENT_START, "episode_start")
-    time.sleep(1.0)
+    wait_until(lambda: len(list(record_dir.glob("episode_0002_*"))) == 1, 10, "second bag opened")
+    opened = time.time()
+    time.sleep(1.5)
     _publish_event(events, inputs.get_clock(), 2, EpisodeEvent.EVENT_SUCCESS, "lifted")
+    sent = sum(1 for t in inputs.sent_policy if t >= opened)
     wait_until(lambda: any(bag_custom_data(b).get("imgen_complete") == "true"
                            for b in record_dir.glob("episode_0002_*") if (b / "metadata.yaml").exists()),
                10, "second bag closed")
@@ -105,4 +108,4 @@ def test_recorder_survives_sigkill_with_bounded_loss(ros_context, ros_spin, node
     assert custom["imgen_outcome"] == "SUCCESS" and custom["imgen_episode_id"] == "2"
     recorded = read_bag(bag2)
     assert [m.event for _, m in recorded[f"/{topics.EPISODE_EVENTS}"]] == [0, 1]
-    assert len(recorded[f"/{topics.POLICY_COMMAND}"]) >= 10
+    assert len(recorded[f"/{topics.POLICY_COMMAND}"]) >= 10, f"{sent} policy commands sent while the bag was open"

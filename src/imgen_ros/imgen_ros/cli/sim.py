@@ -41,6 +41,18 @@ def validate_episode_args(args: argparse.Namespace) -> None:
         raise CliError(f"--episodes must be >= 1, got {args.episodes}")
 
 
+def add_episode_args(parser: argparse.ArgumentParser, episodes: int) -> None:
+    """The episode arguments shared by ``imgen sim rollout`` and ``imgen sim video``."""
+    parser.add_argument("--task", required=True, help="block_grasp, nut_insertion, two_piece_assembly, coffee, "
+                                                      "nut_peg_assembly")
+    parser.add_argument("--policy", default="expert", help="expert (acts on observed poses) or human "
+                                                           "(expert + simulated-human interventions)")
+    parser.add_argument("--noise", default="off", help="off, on (or mixture for nut_peg_assembly)")
+    parser.add_argument("--observability", default="full", help="full, partial or none")
+    parser.add_argument("--episodes", type=int, default=episodes)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+
+
 def run_rollout(args: argparse.Namespace) -> int:
     from imgen_ros.sim import make_env
     from imgen_ros.sim.rollout import run_episode
@@ -83,14 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sim", help="MuJoCo simulation: scripted rollouts")
     sim_sub = parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     rollout = sim_sub.add_parser("rollout", help="run the naive expert (expert) or expert + simulated human (human)")
-    rollout.add_argument("--task", required=True, help="block_grasp, nut_insertion, two_piece_assembly, coffee, "
-                                                       "nut_peg_assembly")
-    rollout.add_argument("--policy", default="expert", help="expert (acts on observed poses) or human "
-                                                            "(expert + simulated-human interventions)")
-    rollout.add_argument("--noise", default="off", help="off, on (or mixture for nut_peg_assembly)")
-    rollout.add_argument("--observability", default="full", help="full, partial or none")
-    rollout.add_argument("--episodes", type=int, default=10)
-    rollout.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+    add_episode_args(rollout, episodes=10)
     rollout.add_argument("--json", action="store_true", help="print one JSON summary line")
     rollout.set_defaults(func=run_rollout)
     for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from imgen_ros.cli.main import CliError
-from imgen_ros.cli.sim import _make_policy, validate_episode_args
+from imgen_ros.cli.sim import _make_policy, add_episode_args, validate_episode_args
 
 DEFAULT_CAMERA = "agentview"
 
@@ -78,14 +78,7 @@ def run_video(args: argparse.Namespace) -> int:
 
 def register_sim(sim_subparsers: argparse._SubParsersAction) -> None:
     video = sim_subparsers.add_parser("video", help="record episodes (naive expert or simulated human) as an MP4")
-    video.add_argument("--task", required=True, help="block_grasp, nut_insertion, two_piece_assembly, coffee, "
-                                                     "nut_peg_assembly")
-    video.add_argument("--policy", default="expert", help="expert (acts on observed poses) or human "
-                                                          "(expert + simulated-human interventions)")
-    video.add_argument("--noise", default="off", help="off, on (or mixture for nut_peg_assembly)")
-    video.add_argument("--observability", default="full", help="full, partial or none")
-    video.add_argument("--episodes", type=int, default=1)
-    video.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+    add_episode_args(video, episodes=1)
     video.add_argument("--out", required=True, help="output .mp4 path")
     video.add_argument("--camera", default=DEFAULT_CAMERA, help=f"scene camera (default {DEFAULT_CAMERA})")
     video.add_argument("--width", type=int, default=640)

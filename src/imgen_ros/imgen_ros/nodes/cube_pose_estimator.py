@@ -9,7 +9,7 @@ than building a backlog.
 
 Invalid estimates (``valid: false``) carry the rejected fit's pose when there is one, else the origin
 with identity orientation: never NaN (a NaN pose is a fault for the arbiter, an invalid one just goes
-stale). The reason is logged whenever it changes (ObjectPoseEstimate has no reason field).
+stale). The reason is in ``status`` and logged whenever it changes.
 Parameters: ``config/cube_pose_estimator.yaml`` (``source.*``, ``estimator.*``, ``frame_id``).
 """
 
@@ -139,6 +139,7 @@ class CubePoseEstimatorNode(Node):
         msg.fit_rmse = float(est.rmse)  # inf when no fit was made
         msg.fitness = float(est.fitness)
         msg.valid = bool(est.valid)
+        msg.status = est.reason_text
         self.pub.publish(msg)
         self.frames += 1
         if est.reason.value != self.last_reason:

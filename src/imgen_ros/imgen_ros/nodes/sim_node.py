@@ -215,8 +215,8 @@ class SimNode(Node):
         msg.gripper_width = float(state.gripper_width)
         self.state_pub.publish(msg)
 
-    def _estimate(self, name: str, pose, valid: bool = True) -> ObjectPoseEstimate:
-        msg = ObjectPoseEstimate(object_id=name, valid=valid, fit_rmse=0.0, fitness=1.0)
+    def _estimate(self, name: str, pose, valid: bool = True, status: str = "ok") -> ObjectPoseEstimate:
+        msg = ObjectPoseEstimate(object_id=name, valid=valid, fit_rmse=0.0, fitness=1.0, status=status)
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = topics.BASE_FRAME
         msg.pose = pose_to_msg(pose)
@@ -234,7 +234,7 @@ class SimNode(Node):
         revealed = revealed_estimate(self.env)
         name = self.env.task.object_names[0]
         if revealed is None:
-            self.revealed_pub.publish(self._estimate(name, make_pose(np.zeros(3)), valid=False))
+            self.revealed_pub.publish(self._estimate(name, make_pose(np.zeros(3)), valid=False, status="not_revealed"))
         else:
             self.revealed_pub.publish(self._estimate(name, pose_from_pos_quat(revealed.position, revealed.quat_xyzw)))
 

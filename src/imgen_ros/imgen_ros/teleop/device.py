@@ -175,6 +175,32 @@ class TeleopDevice(ABC):
         return time.monotonic() if now is None else float(now)
 
 
+class LatchedTeleopDevice(TeleopDevice):
+    """A device with a toggled gripper latch, a takeover switch and a dead-device detector: the
+    command assembly, ``set_gripper`` and the latch reset are shared here."""
+
+    def __init__(self, takeover_mode: str, stale_timeout_s: float) -> None:
+        self._gripper = GripperLatch()
+        self._takeover = TakeoverSwitch(takeover_mode)
+        self._detector = DeadDeviceDetector(stale_timeout_s)
+
+    def _emit(self, motion: NDArray, stale: bool, t: float) -> TeleopCommand:
+        """The tick's command; a stale device sends no motion and releases a held deadman."""
+        if stale:
+            motion = np.zeros(6)
+            if self._takeover.mode == "hold":
+                self._takeover.update(False)
+        return TeleopCommand(action=make_action(motion, self._gripper.value), takeover=self._takeover.engaged,
+                             gripper_toggled=self._gripper.take_toggled(), stale=stale, stamp_s=t)
+
+    def set_gripper(self, closed: bool) -> None:
+        self._gripper.set(closed)
+
+    def _reset_latches(self, gripper_closed: bool) -> None:
+        self._gripper.reset(gripper_closed)
+        self._takeover.reset()
+
+
 def make_action(motion: NDArray, gripper: float) -> NDArray[np.float64]:
     """(6,) motion clipped to [-1, 1] + gripper value -> (7,) action."""
     action = np.zeros(ACTION_DIM)

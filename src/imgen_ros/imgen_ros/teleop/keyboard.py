@@ -22,14 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imgen_ros.teleop.device import (
-    DeadDeviceDetector,
-    GripperLatch,
-    TakeoverSwitch,
-    TeleopCommand,
-    TeleopDevice,
-    make_action,
-)
+from imgen_ros.teleop.device import LatchedTeleopDevice, TeleopCommand
 
 # key -> (action index 0..5, sign)
 DEFAULT_MOTION_KEYS: dict[str, tuple[int, float]] = {
@@ -85,7 +78,7 @@ class KeyboardConfig:
             raise ValueError("KeyboardConfig: speed_step must be > 1, tap_hold_s and stale_timeout_s > 0")
 
 
-class KeyboardDevice(TeleopDevice):
+class KeyboardDevice(LatchedTeleopDevice):
     """Key-state teleop device; see the module docstring for the layout."""
 
     def __init__(self, config: KeyboardConfig | None = None) -> None:
@@ -93,9 +86,7 @@ class KeyboardDevice(TeleopDevice):
         self.translation_speed = self.config.translation_speed
         self.rotation_speed = self.config.rotation_speed
         self._held: dict[str, float | None] = {}  # key -> release time (None = until key_up)
-        self._gripper = GripperLatch()
-        self._takeover = TakeoverSwitch(self.config.takeover_mode)
-        self._detector = DeadDeviceDetector(self.config.stale_timeout_s)
+        super().__init__(self.config.takeover_mode, self.config.stale_timeout_s)
 
     # -- input ------------------------------------------------------------------------------
     def key_down(self, key: str, now: float | None = None) -> None:
@@ -170,16 +161,8 @@ class KeyboardDevice(TeleopDevice):
         stale = self._detector.is_stale(t, active=bool(held))
         if stale:
             self._held.clear()
-            motion[:] = 0.0
-            if self._takeover.mode == "hold":
-                self._takeover.update(False)
-        return TeleopCommand(action=make_action(motion, self._gripper.value), takeover=self._takeover.engaged,
-                             gripper_toggled=self._gripper.take_toggled(), stale=stale, stamp_s=t)
-
-    def set_gripper(self, closed: bool) -> None:
-        self._gripper.set(closed)
+        return self._emit(motion, stale, t)
 
     def reset(self, gripper_closed: bool = False) -> None:
         self._held.clear()
-        self._gripper.reset(gripper_closed)
-        self._takeover.reset()
+        self._reset_latches(gripper_closed)

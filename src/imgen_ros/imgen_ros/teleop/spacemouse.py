@@ -31,14 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from imgen_ros.teleop.device import (
-    DeadDeviceDetector,
-    GripperLatch,
-    TakeoverSwitch,
-    TeleopCommand,
-    TeleopDevice,
-    make_action,
-)
+from imgen_ros.teleop.device import LatchedTeleopDevice, TeleopCommand
 
 # Linux input subsystem (linux/input-event-codes.h)
 EV_SYN, EV_KEY, EV_REL, EV_ABS = 0, 1, 2, 3
@@ -198,7 +191,7 @@ def motion_from_raw(raw6: ArrayLike, config: SpaceMouseConfig) -> NDArray[np.flo
 # The device
 # --------------------------------------------------------------------------------------------
 
-class SpaceMouseDevice(TeleopDevice):
+class SpaceMouseDevice(LatchedTeleopDevice):
     """SpaceMouse state fed from Joy arrays, evdev bytes or hidraw reports; see the module docstring.
 
     Button ``gripper_button`` toggles the gripper on press; ``takeover_button`` is a deadman
@@ -218,9 +211,7 @@ class SpaceMouseDevice(TeleopDevice):
         self._last_frame_s: float | None = None
         self._pending = b""
         self._fd: int | None = None
-        self._gripper = GripperLatch()
-        self._takeover = TakeoverSwitch(self.config.takeover_mode)
-        self._detector = DeadDeviceDetector(self.config.stale_timeout_s)
+        super().__init__(self.config.takeover_mode, self.config.stale_timeout_s)
 
     # -- input: ROS spacenav Joy --------------------------------------------------------------
     def update_joy(self, axes: ArrayLike, buttons: ArrayLike, now: float | None = None) -> None:
@@ -314,24 +305,14 @@ class SpaceMouseDevice(TeleopDevice):
             self._motion = np.zeros(6)
         active = bool(np.any(self._motion != 0.0)) or any(self._buttons)
         stale = self._detector.is_stale(t, active=active)
-        motion = self._motion
-        if stale:
-            motion = np.zeros(6)
-            if self._takeover.mode == "hold":
-                self._takeover.update(False)
-        return TeleopCommand(action=make_action(motion, self._gripper.value), takeover=self._takeover.engaged,
-                             gripper_toggled=self._gripper.take_toggled(), stale=stale, stamp_s=t)
-
-    def set_gripper(self, closed: bool) -> None:
-        self._gripper.set(closed)
+        return self._emit(self._motion, stale, t)
 
     def reset(self, gripper_closed: bool = False) -> None:
         self._motion = np.zeros(6)
         self._raw = np.zeros(6)
         self._rel_frame = {}
         self._buttons = [False, False]
-        self._gripper.reset(gripper_closed)
-        self._takeover.reset()
+        self._reset_latches(gripper_closed)
 
     def close(self) -> None:
         if self._fd is not None:
