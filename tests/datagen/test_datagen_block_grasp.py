@@ -101,7 +101,7 @@ def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_pa
     entry = "import sys; from imgen_ros.cli.main import main; sys.exit(main())"
     cmd = [sys.executable, "-c", entry, "generate", "imgen", "--task", "block_grasp", "--source",
            str(source_interventions), "--policy", "expert", "--n", str(n), "--seed", "3", "--workers", "2",
-           "--out", str(out), "--quiet"]
+           "--selection", "random", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     journal = journal_path(out)

@@ -25,7 +25,7 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
     params = GenerationParams(
         replay=ReplayConfig(action_noise=args.action_noise, num_interp_steps=args.interp_steps,
                             num_fixed_steps=args.fixed_steps, hold_steps=args.hold_steps),
-        selection=args.selection, nn_k=args.nn_k,
+        selection=args.selection or ("nearest" if kind == "imgen" else "random"), nn_k=args.nn_k,
         policy_execution=not getattr(args, "no_policy_execution", False),
         max_instances=getattr(args, "max_instances", 4))
     policy = getattr(args, "policy", None)
@@ -76,7 +76,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fixed-steps", type=int, default=0)
     p.add_argument("--hold-steps", type=int, default=10,
                    help="after the final segment, hold its last pose up to this many steps until success")
-    p.add_argument("--selection", choices=SELECTION_STRATEGIES, default="random")
+    p.add_argument("--selection", choices=SELECTION_STRATEGIES, default=None,
+                   help="source segment choice (default: random for mimicgen, nearest for imgen)")
     p.add_argument("--nn-k", type=int, default=3)
     p.add_argument("--source-mask", default=None, help="use only the source demos in mask/<name>")
     p.add_argument("--observability", default="full", choices=("full", "partial", "none"))

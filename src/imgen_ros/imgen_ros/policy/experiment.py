@@ -165,7 +165,7 @@ class _Artifacts:
             step = Step(key, "generate", {**common, "kind": "imgen", "source": src, "out": path, "n": int(arg),
                                           "seed": self._seed(6 if with_policy else 7), "noise": c.data_noise,
                                           "policy": checkpoint if with_policy else None,
-                                          "policy_execution": with_policy},
+                                          "policy_execution": with_policy, "selection": "nearest"},
                         deps=(src_key, policy_key) if with_policy else (src_key,),
                         label=f"I-MG {arg} interventions" + ("" if with_policy else " without policy execution"))
         else:

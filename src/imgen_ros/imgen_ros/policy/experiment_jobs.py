@@ -116,15 +116,17 @@ def recovery_segments(source: str, out: str) -> dict[str, Any]:
 
 
 def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noise: str, observability: str,
-             policy: str | None = None, policy_execution: bool = True) -> dict[str, Any]:
-    """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes."""
+             policy: str | None = None, policy_execution: bool = True, selection: str = "random") -> dict[str, Any]:
+    """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes.
+
+    ``selection`` picks each source segment (``random`` or ``nearest``, see datagen.sources)."""
     from imgen_ros.datagen.episodes import GenerationParams
     from imgen_ros.datagen.job import GenerationJob
     from imgen_ros.datagen.runner import RunOptions, run_generation
 
     job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
                         noise=noise, observability=observability,
-                        params=GenerationParams(policy_execution=policy_execution))
+                        params=GenerationParams(policy_execution=policy_execution, selection=selection))
     report = run_generation(job, _fresh(out), RunOptions(n=n, workers=1, progress=False, overwrite=True,
                                                           valid_every=0))
     return {**_dataset_stats(out), "attempts": report.attempts, "outcomes": report.outcomes,
