@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, Protocol
 
 from imgen_ros.datagen.episodes import AttemptResult
@@ -165,7 +166,7 @@ class RayExecutor:
 def job_files(job: GenerationJob) -> dict[str, bytes]:
     """The files a job reads (source dataset, policy checkpoint), to ship to cluster nodes."""
     paths = [job.source] + ([job.policy] if job.policy and os.path.isfile(job.policy) else [])
-    return {p: open(p, "rb").read() for p in paths}
+    return {p: Path(p).read_bytes() for p in paths}
 
 
 def run_shipped_attempt(job: GenerationJob, files: dict[str, bytes], attempt: int) -> AttemptResult:

@@ -255,8 +255,9 @@ class TaskEnv:
     def observation(self) -> dict[str, NDArray[np.float64]]:
         eef = self.eef_pose()
         parts = []
+        corrected = self.corrected_object()
         for name, pose in self.object_poses(observed=True).items():
-            if name == self.corrected_object():
+            if name == corrected:
                 pose = self.body_pose(name)  # full observability: contact revealed the truth
             parts.append(pose[:3, 3])
             parts.append(mat_to_quat_xyzw(pose[:3, :3]))
