@@ -27,8 +27,9 @@ class Commander(Node):
         self.states: list[RobotState] = []
         self.create_subscription(RobotState, topics.ROBOT_STATE, self.states.append, qos(topics.ROBOT_STATE))
 
-    def send(self, translation, gripper: float = -1.0, step: int = 0) -> None:
-        cmd = DeltaCommand(np.asarray(translation, float), np.zeros(3), gripper, Source.POLICY, time.time(), step)
+    def send(self, translation, gripper: float = -1.0, step: int = 0, age_s: float = 0.0) -> None:
+        cmd = DeltaCommand(np.asarray(translation, float), np.zeros(3), gripper, Source.POLICY, time.time() - age_s,
+                           step)
         self.pub.publish(command_to_msg(cmd))
 
     def tcp(self) -> np.ndarray:
@@ -100,3 +101,18 @@ def test_sim_driver_node_steps_the_world_per_command(ros_context, ros_spin, wait
         previous = current
     moved = commander.tcp() - start
     assert 0.06 < moved[2] < 0.105 and np.linalg.norm(moved[:2]) < 0.01, moved
+
+
+def test_stale_commands_are_dropped_and_counted(ros_context, ros_spin, wait_until):
+    node = _driver_node(ros_context, "sim", **{"command_timeout_s": 5.0, "max_command_age_s": 0.1})
+    commander = Commander(ros_context)
+    ros_spin(node, commander)
+    wait_until(lambda: len(commander.states) > 3 and commander.pub.get_subscription_count() > 0
+               and node.count_publishers(topics.ROBOT_COMMAND) > 0, 20, "discovery")
+    commander.send([0.0, 0.0, 0.01], step=0, age_s=0.5)     # queued half a second ago
+    commander.send([0.0, 0.0, 0.01], step=1, age_s=-0.5)    # from a clock half a second ahead
+    wait_until(lambda: node.dropped_stale == 2, 10, "both stale commands dropped")
+    assert node.executed == 0
+    commander.send([0.0, 0.0, 0.01], step=2)
+    wait_until(lambda: node.executed == 1, 10, "the fresh command executed")
+    assert node.dropped_stale == 2

@@ -4,7 +4,9 @@
 - ``libfranka``: franky (FCI, the 1 kHz loop inside libfranka); ``franka_ros2``: PoseStamped targets
   for a Cartesian impedance controller + franka_gripper actions, state from
   franka_robot_state_broadcaster (needs franka_msgs); ``sim``: a MuJoCo TaskEnv stepped per command.
-- Each DeltaPoseCommand is executed on arrival; a non-finite one is refused (hold instead).
+- Each DeltaPoseCommand is executed on arrival; a non-finite one is refused (hold instead), one whose
+  header stamp is more than ``max_command_age_s`` old (or ahead) is dropped and counted
+  (``dropped_stale``), so a delayed queue never replays stale motion.
 - No command for ``command_timeout_s``: hold the pose once (the arbiter normally sends HOLD itself).
 - ``robot_state`` (imgen_msgs/RobotState) at ``state_rate_hz``.
 Parameters: ``config/robot_driver.yaml``.
@@ -41,6 +43,7 @@ def state_to_msg(state: ArmState, frame_id: str = topics.BASE_FRAME) -> RobotSta
     msg.tcp_pose = pose_to_msg(state.tcp_pose)
     msg.gripper_qpos = [float(v) for v in state.gripper_qpos]
     msg.gripper_width = float(state.gripper_width)
+    msg.external_wrench = [float(v) for v in state.external_wrench]
     return msg
 
 
@@ -59,11 +62,22 @@ class RobotDriverNode(Node):
         self._last_command_s = now_s(self)
         self._holding = True
         self.executed = 0
+        self.dropped_stale = 0
         self.get_logger().info(f"driver '{self.config.driver}' started")
 
     def _on_command(self, msg: DeltaPoseCommand) -> None:
-        self._last_command_s = now_s(self)
         command = command_from_msg(msg)
+        now = now_s(self)
+        age = now - command.stamp
+        if abs(age) > self.config.max_command_age_s:
+            self.dropped_stale += 1
+            self.get_logger().warning(
+                f"dropped command {msg.step}: stamped {age * 1e3:.0f} ms "
+                f"{'ago' if age > 0 else 'in the future (clocks not synchronized?)'} "
+                f"(limit {self.config.max_command_age_s * 1e3:.0f} ms); {self.dropped_stale} dropped so far",
+                throttle_duration_sec=1.0)
+            return
+        self._last_command_s = now
         try:
             self.driver.execute(command)
             self.executed += 1

@@ -1,16 +1,24 @@
 """The ``franka_ros2`` adapter: drive an FR3 that runs franka_ros2 (ros2_control) from this graph.
 
-- Arm: franka_ros2 has no stock controller that takes Cartesian targets from another node, so this
-  adapter publishes ``geometry_msgs/PoseStamped`` targets (base frame) for a Cartesian impedance
-  controller that subscribes to them (e.g. CRISP's ``target_pose``; topic configurable).
+- Arm: ``geometry_msgs/PoseStamped`` targets (base frame) on ``target_pose`` for a Cartesian
+  impedance controller. franka_ros2's own ``cartesian_impedance_example_controller`` holds the pose
+  it started at and takes no targets, so the real launch spawns crisp_controllers'
+  ``CartesianController`` (utiasDSL/crisp_controllers v1.0.0: subscribes ``target_pose`` in the
+  controller manager's namespace, QoS depth 1, and ignores targets while more than one node
+  publishes them); ``config/franka_controllers.yaml``.
+- State: franka_robot_state_broadcaster's convenience topics (franka_ros2 >= v3.3.0), all standard
+  messages at the broadcaster's ``convenience_publish_rate`` (100 Hz in franka_controllers.yaml),
+  best effort: ``<broadcaster>/current_pose`` (O_T_EE), ``<broadcaster>/measured_joint_states`` and
+  ``<broadcaster>/external_wrench_in_base_frame`` (O_F_ext_hat_K). The full
+  ``franka_msgs/FrankaRobotState`` arrives at 1 kHz and is not read: parsing it on the node's one
+  thread would take the time the command path needs.
 - Gripper: ``franka_msgs/action/{Homing,Move,Grasp}`` on ``franka_gripper/...``; width from
   ``franka_gripper/joint_states``.
-- State: ``franka_msgs/msg/FrankaRobotState`` from ``franka_robot_state_broadcaster/robot_state``
-  (best effort since franka_ros2 2.4; a best-effort subscription also matches a reliable publisher).
 
-This module needs rclpy and is imported only when the driver is selected; ``franka_msgs`` is imported
-when the driver is constructed and its absence is a MissingDependencyError saying how to get it.
-The driver does not spin: the node passed in must be spun by the caller's executor.
+This module needs rclpy and is imported only when the driver is selected; ``franka_msgs`` (for the
+gripper actions) is imported when the driver is constructed and its absence is a
+MissingDependencyError saying how to get it. The driver does not spin: the node passed in must be
+spun by the caller's executor.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -41,18 +49,19 @@ from imgen_ros.robot.interface import (
 )
 
 FRANKA_MSGS_HINT = ("the franka_ros2 driver needs the ROS 2 interface package 'franka_msgs' from franka_ros2 "
-                    "(apt install ros-$ROS_DISTRO-franka-msgs, or build https://github.com/frankaemika/franka_ros2 "
-                    "in your workspace and source its install/setup.bash); it is not on PyPI")
+                    "for the gripper actions. franka_ros2 is not in the ROS apt repository for Jazzy: build it "
+                    "from source (https://github.com/frankarobotics/franka_ros2, a release tag such as v3.4.0, "
+                    "with `vcs import src < src/dependency.repos` and rosdep) and source its install/setup.bash "
+                    "(docker/Dockerfile does this); it is not on PyPI")
 
 
 def load_franka_interfaces() -> SimpleNamespace:
-    """franka_msgs types used by the adapter; MissingDependencyError when franka_msgs is absent."""
+    """franka_msgs action types used by the adapter; MissingDependencyError when franka_msgs is absent."""
     try:
         from franka_msgs.action import Grasp, Homing, Move
-        from franka_msgs.msg import FrankaRobotState
     except ImportError as err:
         raise MissingDependencyError(f"{FRANKA_MSGS_HINT} (import failed: {err})") from err
-    return SimpleNamespace(FrankaRobotState=FrankaRobotState, Homing=Homing, Move=Move, Grasp=Grasp)
+    return SimpleNamespace(Homing=Homing, Move=Move, Grasp=Grasp)
 
 
 def pose_from_msg(pose_msg: Any) -> Pose:
@@ -60,16 +69,25 @@ def pose_from_msg(pose_msg: Any) -> Pose:
     return pose_from_pos_quat([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
 
 
-def arm_state_from_msg(msg: Any, gripper_width: float) -> ArmState:
-    """ArmState from a franka_msgs/FrankaRobotState (measured o_t_ee and joint state)."""
-    joints = msg.measured_joint_state
-    stamp = msg.header.stamp
+def wrench_vector(msg: Any) -> np.ndarray:
+    """(force xyz, torque xyz) of a geometry_msgs/WrenchStamped."""
+    f, t = msg.wrench.force, msg.wrench.torque
+    return np.array([f.x, f.y, f.z, t.x, t.y, t.z], dtype=float)
+
+
+def arm_state_from_msgs(pose_msg: Any, joints_msg: Any | None, wrench_msg: Any | None,
+                        gripper_width: float) -> ArmState:
+    """ArmState from the broadcaster's current_pose (PoseStamped, O_T_EE), measured_joint_states
+    (JointState; None: zeros) and external_wrench_in_base_frame (WrenchStamped; None: NaN)."""
     q = np.zeros(7)
     dq = np.zeros(7)
-    q[:min(7, len(joints.position))] = list(joints.position)[:7]
-    dq[:min(7, len(joints.velocity))] = list(joints.velocity)[:7]
-    return ArmState(stamp_s=stamp.sec + stamp.nanosec * 1e-9, tcp_pose=pose_from_msg(msg.o_t_ee.pose),
-                    joint_positions=q, joint_velocities=dq, gripper_width=gripper_width)
+    if joints_msg is not None:
+        q[:min(7, len(joints_msg.position))] = list(joints_msg.position)[:7]
+        dq[:min(7, len(joints_msg.velocity))] = list(joints_msg.velocity)[:7]
+    stamp = pose_msg.header.stamp
+    wrench = wrench_vector(wrench_msg) if wrench_msg is not None else np.full(6, np.nan)
+    return ArmState(stamp_s=stamp.sec + stamp.nanosec * 1e-9, tcp_pose=pose_from_msg(pose_msg.pose),
+                    joint_positions=q, joint_velocities=dq, gripper_width=gripper_width, external_wrench=wrench)
 
 
 class FrankaRos2Driver(RobotDriver):
@@ -83,7 +101,9 @@ class FrankaRos2Driver(RobotDriver):
         self.types = interfaces if interfaces is not None else load_franka_interfaces()
         self.node = node
         self._lock = threading.Lock()
-        self._state_msg: Any = None
+        self._pose_msg: Any = None
+        self._joints_msg: Any = None
+        self._wrench_msg: Any = None
         self._state_received_s = 0.0
         self._gripper_width = 0.0
         self._gripper_closed: bool | None = None
@@ -93,8 +113,14 @@ class FrankaRos2Driver(RobotDriver):
                                  cfg.stream_timeout_s)
         self._target_pub = node.create_publisher(
             PoseStamped, cfg.target_pose_topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        b = cfg.state_broadcaster
+        self.state_topics = {"pose": f"{b}/current_pose", "joints": f"{b}/measured_joint_states",
+                             "wrench": f"{b}/external_wrench_in_base_frame"}
         self._subs = [
-            node.create_subscription(self.types.FrankaRobotState, cfg.robot_state_topic, self._on_state,
+            node.create_subscription(PoseStamped, self.state_topics["pose"], self._on_pose, qos_profile_sensor_data),
+            node.create_subscription(JointState, self.state_topics["joints"], self._on_joints,
+                                     qos_profile_sensor_data),
+            node.create_subscription(WrenchStamped, self.state_topics["wrench"], self._on_wrench,
                                      qos_profile_sensor_data),
             node.create_subscription(JointState, f"{cfg.gripper_namespace}/joint_states", self._on_gripper,
                                      qos_profile_sensor_data),
@@ -106,10 +132,18 @@ class FrankaRos2Driver(RobotDriver):
         self._grasp = ActionClient(node, self.types.Grasp, self.action_names["grasp"])
 
     # ------------------------------------------------------------------ inputs
-    def _on_state(self, msg: Any) -> None:
+    def _on_pose(self, msg: PoseStamped) -> None:
         with self._lock:
-            self._state_msg = msg
+            self._pose_msg = msg
             self._state_received_s = self._now()
+
+    def _on_joints(self, msg: JointState) -> None:
+        with self._lock:
+            self._joints_msg = msg
+
+    def _on_wrench(self, msg: WrenchStamped) -> None:
+        with self._lock:
+            self._wrench_msg = msg
 
     def _on_gripper(self, msg: JointState) -> None:
         with self._lock:
@@ -137,11 +171,11 @@ class FrankaRos2Driver(RobotDriver):
     # ------------------------------------------------------------------ state and commands
     def read_state(self) -> ArmState:
         with self._lock:
-            msg, width = self._state_msg, self._gripper_width
-        if msg is None:
-            raise DriverError(f"no franka_msgs/FrankaRobotState received on '{self.config.robot_state_topic}' yet "
-                              "(is franka_robot_state_broadcaster running?)")
-        return arm_state_from_msg(msg, width)
+            pose, joints, wrench, width = self._pose_msg, self._joints_msg, self._wrench_msg, self._gripper_width
+        if pose is None:
+            raise DriverError(f"no pose received on '{self.state_topics['pose']}' yet (is "
+                              "franka_robot_state_broadcaster active, franka_ros2 >= v3.3.0?)")
+        return arm_state_from_msgs(pose, joints, wrench, width)
 
     def _fresh_pose(self) -> Pose:
         if not self._started:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class FrankaRos2Config:
     target_pose_topic: str = "target_pose"
-    robot_state_topic: str = "franka_robot_state_broadcaster/robot_state"
+    # franka_robot_state_broadcaster's node name: its convenience topics <name>/current_pose, ...
+    state_broadcaster: str = "franka_robot_state_broadcaster"
     gripper_namespace: str = "franka_gripper"
     base_frame: str = "fr3_link0"
     gripper_speed_mps: float = 0.1
@@ -24,7 +25,7 @@ class FrankaRos2Config:
     stream_timeout_s: float = 0.15
 
     def __post_init__(self) -> None:
-        if not self.target_pose_topic or not self.robot_state_topic:
+        if not self.target_pose_topic or not self.state_broadcaster:
             raise ValueError("FrankaRos2Config: topic names must not be empty")
         if self.state_timeout_s <= 0:
             raise ValueError(f"state_timeout_s must be > 0, got {self.state_timeout_s}")

@@ -55,6 +55,8 @@ class ArmState:
     joint_positions: NDArray[np.float64] = field(default_factory=lambda: np.zeros(7))
     joint_velocities: NDArray[np.float64] = field(default_factory=lambda: np.zeros(7))
     gripper_width: float = 0.0
+    # Estimated external wrench on the TCP in the base frame (force N, torque N m); NaN: not measured.
+    external_wrench: NDArray[np.float64] = field(default_factory=lambda: np.full(6, np.nan))
 
     @property
     def gripper_qpos(self) -> NDArray[np.float64]:
