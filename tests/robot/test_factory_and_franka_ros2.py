@@ -22,7 +22,8 @@ def _franka_msgs_installed() -> bool:
 
 @pytest.mark.skipif(_franka_msgs_installed(), reason="franka_msgs is installed here")
 def test_franka_ros2_without_franka_msgs_says_what_is_missing():
-    with pytest.raises(MissingDependencyError, match=r"'franka_msgs' from franka_ros2.*not in the ROS apt repository for Jazzy: build it"):
+    with pytest.raises(MissingDependencyError,
+                       match=r"'franka_msgs' from franka_ros2.*not in the ROS apt repository for Jazzy"):
         make_driver("franka_ros2", node=object())
     from imgen_ros.robot.franka_ros2 import load_franka_interfaces
 

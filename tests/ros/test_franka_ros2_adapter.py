@@ -18,7 +18,6 @@ from imgen_ros.robot.franka_ros2 import FrankaRos2Config, FrankaRos2Driver
 from imgen_ros.robot.interface import DriverError
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import JointState
 
 from imgen_msgs.action import GenerateInterventions
 
