@@ -47,10 +47,10 @@ class FakeCamera(Node):
         ci.k = info.matrix.ravel().tolist()
         self.info_pub.publish(ci)
 
-    def publish_image(self, depth_m: np.ndarray, encoding: str = "16UC1") -> None:
+    def publish_image(self, depth_m: np.ndarray, encoding: str = "16UC1", frame_id: str = topics.DEPTH_FRAME) -> None:
         stamp = self.get_clock().now().to_msg()
         img = Image()
-        img.header.stamp, img.header.frame_id = stamp, topics.DEPTH_FRAME
+        img.header.stamp, img.header.frame_id = stamp, frame_id
         img.height, img.width, img.encoding, img.is_bigendian = depth_m.shape[0], depth_m.shape[1], encoding, 0
         if encoding == "16UC1":
             data = np.clip(np.round(np.nan_to_num(depth_m) * 1000.0), 0, 65535).astype("<u2")
@@ -86,13 +86,14 @@ def test_estimates_from_ros_depth_and_rejects_bad_frames(ros_context, ros_spin, 
     wait_until(lambda: camera.image_pub.get_subscription_count() > 0
                and node.pub.get_subscription_count() > 0, 15, "discovery")
 
-    def send(depth: np.ndarray, intr: PinholeIntrinsics = info, encoding: str = "16UC1") -> ObjectPoseEstimate:
+    def send(depth: np.ndarray, intr: PinholeIntrinsics = info, encoding: str = "16UC1",
+             frame_id: str = topics.DEPTH_FRAME) -> ObjectPoseEstimate:
         """camera_info first (realsense-ros sends it with every image; here we wait until it is in),
         then the image; returns the estimate it produced."""
         camera.publish_info(intr)
         wait_until(lambda: node._info is not None and node._info.width == intr.width, 10, "camera_info at the node")
         count = len(listener.received)
-        camera.publish_image(depth, encoding)
+        camera.publish_image(depth, encoding, frame_id)
         wait_until(lambda: len(listener.received) > count, 10, "an estimate")
         return listener.received[-1]
 
@@ -104,6 +105,11 @@ def test_estimates_from_ros_depth_and_rejects_bad_frames(ros_context, ros_spin, 
 
     metres = send(frame.depth_m, encoding="32FC1")
     assert metres.valid
+
+    # a good image from another camera frame: the extrinsics do not apply to it
+    other = send(frame.depth_m, frame_id="camera_color_optical_frame")
+    assert not other.valid and node.last_reason == "frame_mismatch"
+    assert "'camera_color_optical_frame'" in other.status
 
     for bad_depth, bad_info, reason in (
             (np.full_like(frame.depth_m, np.nan), info, "nonfinite_depth"),

@@ -10,7 +10,10 @@ than building a backlog.
 Invalid estimates (``valid: false``) carry the rejected fit's pose when there is one, else the origin
 with identity orientation: never NaN (a NaN pose is a fault for the arbiter, an invalid one just goes
 stale). The reason is in ``status`` and logged whenever it changes.
-Parameters: ``config/cube_pose_estimator.yaml`` (``source.*``, ``estimator.*``, ``frame_id``).
+Depth images must carry ``camera_frame_id`` (the calibration's ``child_frame`` when
+``extrinsics_file`` is set: perception.extrinsics); others are rejected with ``frame_mismatch``.
+Parameters: ``config/cube_pose_estimator.yaml`` (``source.*``, ``estimator.*``, ``frame_id``,
+``extrinsics_file``, ``camera_frame_id``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from imgen_ros.perception.stream import CubePoseNodeConfig, open_pyrealsense_sou
 class CubePoseEstimatorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("cube_pose_estimator", **kwargs)
-        self.config = declare_config(self, CubePoseNodeConfig)
+        self.config = declare_config(self, CubePoseNodeConfig).with_extrinsics()
         self.estimator = CubePoseEstimator(self.config.estimator)
         self.pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE, qos(topics.OBJECT_POSE))
         self._lock = threading.Lock()
@@ -82,6 +85,11 @@ class CubePoseEstimatorNode(Node):
 
     def _process_ros(self, image: Image, info: CameraInfo | None) -> None:
         stamp = to_sec(image.header.stamp)
+        expected = self.config.camera_frame_id
+        if image.header.frame_id != expected:
+            self._publish(self._invalid(Reason.FRAME_MISMATCH, f"depth image in frame '{image.header.frame_id}', "
+                                        f"the extrinsics are for '{expected}'", stamp))
+            return
         if info is None:
             self._publish(self._invalid(Reason.CAMERA_INFO_INVALID, f"no camera_info on '{topics.DEPTH_INFO}' yet",
                                         stamp))

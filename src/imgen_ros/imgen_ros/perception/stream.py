@@ -7,7 +7,7 @@ Parameters (dotted ROS names, ``config/cube_pose_estimator.yaml``): ``source.*``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imgen_ros.perception.estimator import CubePoseEstimatorConfig
 from imgen_ros.perception.sources import RealSenseLiveSource, RealSenseRecordingSource
@@ -43,6 +43,25 @@ class CubePoseNodeConfig:
     source: FrameSourceConfig = field(default_factory=FrameSourceConfig)
     estimator: CubePoseEstimatorConfig = field(default_factory=CubePoseEstimatorConfig)
     frame_id: str = "fr3_link0"   # frame of the published pose (the estimator works in the base frame)
+    # Hand-eye calibration file (perception.extrinsics): when set, it replaces estimator.camera_* and
+    # its child_frame is the frame every depth image must carry.
+    extrinsics_file: str = ""
+    # Depth images in another frame are rejected (reason frame_mismatch): extrinsics for one frame
+    # applied to another camera's data put the cube in the wrong place. realsense-ros names it
+    # <camera_name>_depth_optical_frame. Overridden by the calibration's child_frame.
+    camera_frame_id: str = "camera_depth_optical_frame"
+
+    def with_extrinsics(self) -> CubePoseNodeConfig:
+        """This config with ``extrinsics_file`` applied (camera pose and expected frame from the file)."""
+        if not self.extrinsics_file:
+            return self
+        from imgen_ros.perception.extrinsics import load_extrinsics
+
+        ext = load_extrinsics(self.extrinsics_file)
+        if ext.parent_frame != self.frame_id:
+            raise ValueError(f"{self.extrinsics_file}: calibration is relative to '{ext.parent_frame}' but poses "
+                             f"are published in frame_id '{self.frame_id}'")
+        return replace(self, estimator=self.estimator.with_camera_pose(ext.pose), camera_frame_id=ext.child_frame)
 
 
 def open_pyrealsense_source(config: FrameSourceConfig) -> RealSenseLiveSource | RealSenseRecordingSource:
