@@ -15,13 +15,20 @@ not), teleop (``joy``: the spacenav driver + joy_teleop; ``spacemouse``: evdev d
 here from config/franka_controllers.yaml; with ``franka_bringup:=true`` also franka_ros2's
 franka.launch.py) and the recorder (one rosbag2 per episode). The launch ends when the robot
 driver or the arbiter exits. Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
+A refused calibration, a missing config file or an uninstalled package stops the launch before any
+process starts (``launch`` leaves processes it has just started running when a later action fails).
 
 Every imgen parameter file is keyed ``/**/<node>``, so ``namespace:=fr3`` keeps them applied.
 Checked against franka_ros2 v3.4.0 (franka_bringup/launch/franka.launch.py: ``robot_type``,
 ``namespace``, ``controllers_yaml``), realsense-ros 4.56.1 (rs_launch.py parameters) and ros2_control's
-jazzy spawner (``--param-file``, ``--controller-manager``).
+jazzy spawner (``--param-file``, ``--controller-manager``); run with ros2cli/launch/launch_ros jazzy
+from source (launch 3.4.3, launch_ros 0.26.6).
 """
 
+import shutil
+from pathlib import Path
+
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction, Shutdown
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -30,30 +37,71 @@ from launch.substitutions import (
     EqualsSubstitution,
     LaunchConfiguration,
     PathJoinSubstitution,
+    SubstitutionFailure,
 )
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+from launch_ros.substitutions import ExecutableInPackage, FindPackageShare
 
 from launch import LaunchDescription
 
 PACKAGE = "imgen_ros"
 
 
-def config(name: str) -> PathJoinSubstitution:
-    return PathJoinSubstitution([FindPackageShare(PACKAGE), "config", name])
+def config(name: str) -> str:
+    """An installed imgen_ros parameter file; missing is an error here (launch_ros only warns, and the
+    node would start on its defaults)."""
+    path = Path(get_package_share_directory(PACKAGE)) / "config" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such imgen_ros config file (rebuild the workspace: colcon build)")
+    return str(path)
 
 
-def camera_nodes(context, *_args, **_kwargs) -> list:
-    """The static camera transform and the estimator, from one checked calibration file."""
+def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
+              franka_launch: PathJoinSubstitution) -> list:
+    """Refuse the launch before any process starts: when an action raises, `launch` does not stop the
+    processes it has just started, and they outlive `ros2 launch`. Checks the calibration file and
+    that every executable the given arguments need is installed."""
     from imgen_ros.perception.extrinsics import load_extrinsics, require_calibrated
 
-    path = LaunchConfiguration("extrinsics").perform(context)
     allow = LaunchConfiguration("allow_sim_extrinsics").perform(context).lower()
     if allow not in ("true", "false"):
         raise RuntimeError(f"allow_sim_extrinsics must be true or false, got '{allow}'")
-    extrinsics = load_extrinsics(path)           # ExtrinsicsError names the file and the field
+    extrinsics = load_extrinsics(LaunchConfiguration("extrinsics").perform(context))  # names file and field
     require_calibrated(extrinsics, allow_simulated=allow == "true")
+    needed = [("tf2_ros", "static_transform_publisher"), (PACKAGE, "cube_pose_estimator")]
+    needed += [(n.node_package, n.node_executable) for n in nodes
+               if n.condition is None or n.condition.evaluate(context)]
+    missing = []
+    for package, executable in needed:
+        try:
+            ExecutableInPackage(executable, package).perform(context)
+        except (PackageNotFoundError, SubstitutionFailure) as err:
+            missing.append(_reason(err))
+    if franka.condition.evaluate(context):
+        try:
+            franka_launch.perform(context)
+        except PackageNotFoundError as err:
+            missing.append(_reason(err))
+    if LaunchConfiguration("teleop").perform(context) == "keyboard" and shutil.which("xterm") is None:
+        missing.append("xterm (teleop:=keyboard opens keyboard_teleop in one)")
+    if missing:
+        raise RuntimeError("not installed: " + "; ".join(missing) + " (imgen_ros's package.xml lists what the "
+                           "launch files run)")
+    return []
+
+
+def _reason(err: Exception) -> str:
+    """The first clause of ament_index's / launch_ros's message (without the search path)."""
+    return str(err.args[0] if err.args else err).split(", searching")[0]
+
+
+def camera_nodes(context, *_args, **_kwargs) -> list:
+    """The static camera transform and the estimator, from the calibration file preflight checked."""
+    from imgen_ros.perception.extrinsics import load_extrinsics
+
+    path = LaunchConfiguration("extrinsics").perform(context)
+    extrinsics = load_extrinsics(path)
     static_tf = Node(package="tf2_ros", executable="static_transform_publisher", name="camera_extrinsics",
                      output="screen", arguments=extrinsics.static_transform_arguments())
     estimator = Node(package=PACKAGE, executable="cube_pose_estimator", name="cube_pose_estimator", output="screen",
@@ -83,6 +131,12 @@ def generate_launch_description() -> LaunchDescription:
                               description="SCHED_FIFO priority of the arbiter (its 200 Hz watchdog); 0 = off. "
                                           "Without an rtprio limit the arbiter runs unprioritized, with a warning"),
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace for all topics"),
+        DeclareLaunchArgument("pose_error", default_value="off", choices=["off", "task"],
+                              description="task: corrupt the believed cube pose per episode with the task's own "
+                                          "model (core.corruption, as in simulation; the paper's real-robot "
+                                          "evaluation), recorded on policy/pose_error"),
+        DeclareLaunchArgument("pose_error_seed", default_value="0",
+                              description="pose_error:=task: episode k uses seed + k"),
     ]
     franka_ros2 = EqualsSubstitution(lc("driver"), "franka_ros2")
     camera = Node(
@@ -95,20 +149,26 @@ def generate_launch_description() -> LaunchDescription:
                      # second TF tree rooted at camera_link would give the optical frame two parents
                      "publish_tf": False}])
     policy = Node(package=PACKAGE, executable="policy_node", name="policy_node", output="screen",
-                  parameters=[config("policy.yaml"), {"checkpoint": ParameterValue(lc("checkpoint"), value_type=str)}])
+                  parameters=[config("policy.yaml"), {
+                      "checkpoint": ParameterValue(lc("checkpoint"), value_type=str),
+                      "fresh_state_s": 0.005,   # act on a robot state ~1 ms old, not up to one period
+                      "observation.noise.mode": ParameterValue(lc("pose_error"), value_type=str),
+                      "observation.noise.seed": ParameterValue(lc("pose_error_seed"), value_type=int)}])
+    # exec_name: launch labels a process by its first word, here the prefix's (`[python3-5]`)
     arbiter = Node(package=PACKAGE, executable="intervention_arbiter", name="intervention_arbiter", output="screen",
-                   parameters=[config("arbiter.yaml")], on_exit=Shutdown(reason="intervention_arbiter exited"),
+                   exec_name="intervention_arbiter", parameters=[config("arbiter.yaml")],
+                   on_exit=Shutdown(reason="intervention_arbiter exited"),
                    prefix=["python3 -m imgen_ros.core.realtime --priority ", lc("arbiter_rt_priority"), " --"])
     spacenav = Node(package="spacenav", executable="spacenav_node", name="spacenav", output="screen",
                     condition=IfCondition(EqualsSubstitution(lc("teleop"), "joy")))
     joy = Node(package=PACKAGE, executable="joy_teleop", name="joy_teleop", output="screen",
-               parameters=[config("teleop.yaml")], condition=IfCondition(EqualsSubstitution(lc("teleop"), "joy")))
+               parameters=[config("joy_teleop.yaml")], condition=IfCondition(EqualsSubstitution(lc("teleop"), "joy")))
     spacemouse = Node(package=PACKAGE, executable="spacemouse_teleop", name="spacemouse_teleop", output="screen",
-                      parameters=[config("teleop.yaml"),
+                      parameters=[config("spacemouse_teleop.yaml"),
                                   {"device_path": ParameterValue(lc("spacemouse_device"), value_type=str)}],
                       condition=IfCondition(EqualsSubstitution(lc("teleop"), "spacemouse")))
     keyboard = Node(package=PACKAGE, executable="keyboard_teleop", name="keyboard_teleop", prefix="xterm -e",
-                    parameters=[config("teleop.yaml")],
+                    parameters=[config("keyboard_teleop.yaml")],
                     condition=IfCondition(EqualsSubstitution(lc("teleop"), "keyboard")))
     driver = Node(package=PACKAGE, executable="robot_driver", name="robot_driver", output="screen",
                   on_exit=Shutdown(reason="robot_driver exited"),
@@ -123,14 +183,16 @@ def generate_launch_description() -> LaunchDescription:
     recorder = Node(package=PACKAGE, executable="recorder", name="recorder", output="screen",
                     parameters=[config("recorder.yaml"),
                                 {"record_dir": ParameterValue(lc("record_dir"), value_type=str), "robot": "fr3"}])
-    graph = GroupAction([PushRosNamespace(lc("namespace")), camera, OpaqueFunction(function=camera_nodes), policy,
-                         arbiter, spacenav, joy, spacemouse, keyboard, driver, controller, recorder])
     # franka.launch.py namespaces its own nodes from its `namespace` argument: included outside the
     # group so that they are not pushed into the namespace twice
+    franka_launch = PathJoinSubstitution([FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])
     franka = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("franka_bringup"), "launch",
-                                                            "franka.launch.py"])),
+        PythonLaunchDescriptionSource(franka_launch),
         launch_arguments={"robot_type": "fr3", "robot_ip": lc("robot_ip"), "namespace": lc("namespace"),
                           "load_gripper": "true", "controllers_yaml": config("franka_controllers.yaml")}.items(),
         condition=IfCondition(AndSubstitution(lc("franka_bringup"), franka_ros2)))
+    nodes = [camera, policy, arbiter, spacenav, joy, spacemouse, keyboard, driver, controller, recorder]
+    graph = GroupAction([PushRosNamespace(lc("namespace")),
+                         OpaqueFunction(function=preflight, args=[nodes, franka, franka_launch]),
+                         OpaqueFunction(function=camera_nodes), *nodes])
     return LaunchDescription([*args, graph, franka])

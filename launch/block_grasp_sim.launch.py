@@ -9,20 +9,27 @@ D415 depth stream (else sim_node publishes the believed cube pose itself). Episo
 ``sim/reset`` then ``start_episode`` (services), or set ``auto_episodes``.
 """
 
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, GroupAction
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
 PACKAGE = "imgen_ros"
 
 
-def config(name: str) -> PathJoinSubstitution:
-    return PathJoinSubstitution([FindPackageShare(PACKAGE), "config", name])
+def config(name: str) -> str:
+    """An installed imgen_ros parameter file; missing is an error here (launch_ros only warns, and the
+    node would start on its defaults)."""
+    path = Path(get_package_share_directory(PACKAGE)) / "config" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such imgen_ros config file (rebuild the workspace: colcon build)")
+    return str(path)
 
 
 def generate_launch_description() -> LaunchDescription:

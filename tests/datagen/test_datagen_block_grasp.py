@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from imgen_ros.data import ACTION_MODE_HUMAN, DatasetReader, validate_dataset
+from imgen_ros.data.outputs import partial_path
 from imgen_ros.datagen.episodes import GenerationParams
 from imgen_ros.datagen.executors import non_loopback_interfaces
 from imgen_ros.datagen.job import GenerationJob
@@ -233,7 +234,8 @@ def test_gives_up_after_max_attempts_with_a_clear_error(source_interventions, tm
     out = tmp_path / "hopeless.hdf5"
     with pytest.raises(RuntimeError, match=r"gave up after 3 attempts with \d/50 kept"):
         run_generation(_imgen_job(source_interventions), out, RunOptions(n=50, max_attempts=3, progress=False))
-    validate_dataset(out, require_imgen=True)  # the kept ones are a valid partial file
+    assert not out.exists()  # only a finished file appears at --out
+    validate_dataset(partial_path(out), require_imgen=True)  # the kept ones are a valid partial file
 
 
 def test_mimicgen_on_a_two_subtask_task_segments_at_the_signal(tmp_path):

@@ -13,7 +13,15 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile
 from std_msgs.msg import Bool
 
-from imgen_msgs.msg import ControlState, DeltaPoseCommand, EpisodeEvent, LoopTiming, ObjectPoseEstimate, RobotState
+from imgen_msgs.msg import (
+    ControlState,
+    DeltaPoseCommand,
+    EpisodeEvent,
+    LoopTiming,
+    ObjectPoseEstimate,
+    PoseError,
+    RobotState,
+)
 from imgen_msgs.srv import SetControlMode, StartEpisode, StopEpisode
 
 RECORDED = {
@@ -26,6 +34,7 @@ RECORDED = {
     topics.ROBOT_STATE: RobotState,
     topics.OBJECT_POSE: ObjectPoseEstimate,
     topics.POLICY_TIMING: LoopTiming,
+    topics.POSE_ERROR: PoseError,
 }
 
 

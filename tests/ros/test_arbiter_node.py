@@ -36,8 +36,12 @@ def graph(ros_context, ros_spin, node_process, wait_until):
     """The arbiter in its own process (as deployed); fake inputs and the probe in the test process."""
     arbiter = node_process(["chrt", "-f", "40",   # SCHED_FIFO as in the real launch file
                             sys.executable, "-m", "imgen_ros.nodes.intervention_arbiter", "--ros-args",
+                            # the whole safety block: the arbiter refuses to run on code defaults
+                            "-p", f"safety.workspace_min:={list(SAFETY.workspace_min)}",
+                            "-p", f"safety.workspace_max:={list(SAFETY.workspace_max)}",
                             "-p", f"safety.max_translation_m:={SAFETY.max_translation_m}",
                             "-p", f"safety.max_rotation_rad:={SAFETY.max_rotation_rad}",
+                            "-p", f"safety.max_input_age_s:={SAFETY.max_input_age_s}",
                             "-p", "latch_faults:=false"], name="arbiter")
     inputs = FakeInputs(ros_context)
     probe = Probe(ros_context)

@@ -63,7 +63,7 @@ def test_fault_in_the_running_graph_holds_within_100_ms(fault, ros_context, ros_
     probe.create_timer(0.02, lambda: joy_pub.publish(Joy(axes=[0.0] * 6, buttons=[0, 0])))  # spacenav: 50 Hz
     ros_spin(probe)
     procs = start_graph(node_process, wait_until, probe, sim={"noise": "off", "simulated_human": False},
-                        policy={"checkpoint": "expert"}, extra={"joy": node_cmd("joy_teleop", "teleop.yaml")})
+                        policy={"checkpoint": "expert"}, extra={"joy": node_cmd("joy_teleop", "joy_teleop.yaml")})
     res = probe.call(topics.SIM_RESET, StartEpisode.Request(seed=3))
     assert res.success
     probe.start_episode()

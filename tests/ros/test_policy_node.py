@@ -90,3 +90,35 @@ def test_policy_node_runs_a_checkpoint_at_20_hz_and_resets_per_episode(checkpoin
     quiet_since = time.monotonic()
     time.sleep(0.5)
     assert not probe.messages(topics.POLICY_COMMAND, quiet_since)
+
+
+def test_task_pose_error_is_sampled_per_episode_published_and_applied(ros_context, ros_spin, wait_until):
+    """The real launch's pose_error:=task: the task's own corruption model (core.corruption, as in the
+    simulator), seeded per episode, published for the recorder; LoopTiming reports the inputs' ages."""
+    from imgen_ros.core.corruption import sample_task_corruption
+    from imgen_ros.nodes.policy_node import PolicyNode
+
+    node = PolicyNode(context=ros_context, parameter_overrides=[
+        Parameter("checkpoint", value="expert"), Parameter("observation.noise.mode", value="task"),
+        Parameter("observation.noise.seed", value=7), Parameter("fresh_state_s", value=0.005)])
+    inputs = FakeInputs(ros_context)
+    inputs.alive["policy"] = inputs.alive["teleop"] = False
+    events = inputs.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, qos(topics.EPISODE_EVENTS))
+    probe = Probe(ros_context)
+    ros_spin(node, inputs, probe)
+    wait_until(lambda: events.get_subscription_count() > 0, 15, "discovery")
+    for episode in (3, 4):
+        _event(events, episode, EpisodeEvent.EVENT_START)
+        wait_until(lambda e=episode: any(r.msg.episode_id == e for r in probe.messages(topics.POSE_ERROR)), 10,
+                   f"the pose error of episode {episode}")
+        error = next(r.msg for r in probe.messages(topics.POSE_ERROR) if r.msg.episode_id == episode)
+        expected = sample_task_corruption("block_grasp", np.random.default_rng(7 + episode))["cube"]
+        assert (error.mode, error.task, error.seed, list(error.object_ids)) == ("task", "block_grasp", 7 + episode,
+                                                                                 ["cube"])
+        got = np.array([error.offsets[0].x, error.offsets[0].y, error.offsets[0].z])
+        np.testing.assert_allclose(got, expected)
+        assert 0.025 <= abs(got[1]) <= 0.07 and abs(got[0]) <= 0.01     # the paper's block grasp error
+        np.testing.assert_allclose(node.noise.sample_for(["cube"])["cube"], expected)   # what the policy sees
+    wait_until(lambda: len(probe.messages(topics.POLICY_TIMING)) >= 5, 10, "decisions")
+    timing = [r.msg for r in probe.messages(topics.POLICY_TIMING)]
+    assert all(-0.005 < m.state_age_s < 0.2 and -0.005 < m.pose_age_s < 1.0 for m in timing)

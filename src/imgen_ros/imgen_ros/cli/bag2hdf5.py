@@ -4,6 +4,11 @@ Each BAG is an episode bag directory written by the recorder node, or a director
 are the commands the arbiter executed (HOLD steps dropped), labelled from the control state:
 HUMAN -> action_mode 1, POLICY -> 0 (see imgen_ros.data.bag_episode). Every episode goes to the
 ``source`` mask, those with human steps also to ``interventions``.
+
+An unreadable bag (missing or empty directory, no metadata, a missing, truncated or corrupt MCAP
+file, an episode without START) stops the conversion with one line naming the bag and file;
+``--skip-bad`` skips it instead and names it with the reason. The output is written beside
+``--out`` and renamed into place when complete (imgen_ros.data.outputs).
 """
 
 from __future__ import annotations
@@ -17,34 +22,53 @@ META = "metadata.yaml"
 
 
 def expand_bags(paths: list[str]) -> list[Path]:
-    """Bag directories named directly, or the bag directories inside a named folder (sorted)."""
+    """Bag candidates: each named path, or the (non-hidden) subdirectories of a named folder of bags (sorted).
+
+    A named directory without ``metadata.yaml`` and without subdirectories (an empty directory, a
+    file, a missing path) stays a candidate, so that reading it reports why it is not a bag.
+    """
     bags: list[Path] = []
     for item in paths:
         path = Path(item)
-        if (path / META).is_file():
+        if (path / META).is_file() or not path.is_dir():
             bags.append(path)
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if (p / META).is_file())
-            if not found:
-                raise CliError(f"{path}: neither a rosbag2 directory nor a folder of them")
-            bags.extend(found)
-        else:
-            raise CliError(f"{path}: no such bag directory")
+            continue
+        subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        bags.extend(subdirs or [path])
     return bags
 
 
 def run(args: argparse.Namespace) -> int:
-    from imgen_ros.data.bag import bag_custom_data
+    from imgen_ros.data.bag import BagError, bag_custom_data
     from imgen_ros.data.bag_episode import bag_to_episode
+    from imgen_ros.data.outputs import OutputError, atomic_file, check_file_output
     from imgen_ros.data.validate import validate_dataset
     from imgen_ros.data.writer import DatasetWriter
     from imgen_ros.sim import TASK_NAMES, make_env
 
-    bags = expand_bags(args.bags)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise CliError(f"{out} exists; pass --overwrite to replace it")
-    customs = [bag_custom_data(b) for b in bags]
+    candidates = expand_bags(args.bags)
+    inputs = [f for b in candidates if b.is_dir() for f in b.iterdir() if f.is_file()]
+    try:
+        out = check_file_output(args.out, overwrite=args.overwrite, inputs=inputs)
+    except OutputError as exc:
+        raise CliError(str(exc)) from exc
+
+    def bad(bag: Path, exc: Exception) -> None:
+        if not args.skip_bad:
+            raise CliError(f"{exc} (pass --skip-bad to skip unreadable bags)") from exc
+        print(f"skipped {bag}: {exc}")
+
+    bags: list[Path] = []
+    customs: list[dict[str, str]] = []
+    for bag in candidates:
+        try:
+            customs.append(bag_custom_data(bag))
+        except BagError as exc:
+            bad(bag, exc)
+            continue
+        bags.append(bag)
+    if not bags:
+        raise CliError("no readable episode bag among " + ", ".join(args.bags))
     tasks = {args.task or c.get("imgen_task", "") for c in customs}
     if len(tasks) != 1 or "" in tasks:
         raise CliError(f"bags were recorded on tasks {sorted(tasks)}; convert one task at a time or pass --task")
@@ -57,33 +81,33 @@ def run(args: argparse.Namespace) -> int:
         env = make_env(task, noise=noise, observability=observability)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    if any(s.term_signal is not None for s in env.subtasks):
-        raise CliError(f"task {task!r} has subtask signals (contacts) that recordings do not carry; "
-                       "bag2hdf5 supports single-subtask tasks (block_grasp)")
-    episodes = []
-    for bag in bags:
+    try:
+        if any(s.term_signal is not None for s in env.subtasks):
+            raise CliError(f"task {task!r} has subtask signals (contacts) that recordings do not carry; "
+                           "bag2hdf5 supports single-subtask tasks (block_grasp)")
+        episodes = []
+        for bag in bags:
+            try:
+                episodes.append(bag_to_episode(bag, env.task.object_names, observability))
+            except ValueError as exc:  # BagError included: truncated/corrupt files
+                bad(bag, exc)
+        if not episodes:
+            raise CliError("no convertible episode among the bags")
         try:
-            converted = bag_to_episode(bag, env.task.object_names, observability)
-        except ValueError as exc:
-            if args.skip_bad:
-                print(f"skipped {bag}: {exc}")
-                continue
+            with atomic_file(out, overwrite=args.overwrite, inputs=inputs) as tmp:
+                with DatasetWriter(tmp, env.env_args()) as writer:
+                    writer.set_json_attr("imgen_config", {"command": "bag2hdf5", "bags": [str(b) for b in bags],
+                                                          "noise": noise, "observability": observability})
+                    for item in episodes:
+                        masks = ["source"] + (["interventions"] if item.human_steps else [])
+                        name = writer.append(item.episode, masks=masks)
+                        print(f"{name}: {item.path.name}: {item.episode.num_samples} steps, {item.human_steps} "
+                              f"human, {item.skipped_hold} hold dropped, outcome {item.outcome}")
+                validate_dataset(tmp, require_imgen=True)
+        except OutputError as exc:
             raise CliError(str(exc)) from exc
-        episodes.append(converted)
-    if not episodes:
-        raise CliError("no convertible episode among the bags")
-    if out.exists():
-        out.unlink()
-    with DatasetWriter(out, env.env_args()) as writer:
-        writer.set_json_attr("imgen_config", {"command": "bag2hdf5", "bags": [str(b) for b in bags],
-                                              "noise": noise, "observability": observability})
-        for item in episodes:
-            masks = ["source"] + (["interventions"] if item.human_steps else [])
-            name = writer.append(item.episode, masks=masks)
-            print(f"{name}: {item.path.name}: {item.episode.num_samples} steps, {item.human_steps} human, "
-                  f"{item.skipped_hold} hold dropped, outcome {item.outcome}")
-    validate_dataset(out, require_imgen=True)
-    env.close()
+    finally:
+        env.close()
     print(f"wrote {out}: {len(episodes)} episodes, {sum(e.human_steps > 0 for e in episodes)} with interventions")
     return 0
 
@@ -95,6 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, help="task (default: from the bags' metadata)")
     p.add_argument("--noise", default=None, help="env_args noise (default: from the bags' metadata)")
     p.add_argument("--observability", default=None, choices=("full", "partial", "none"))
-    p.add_argument("--skip-bad", action="store_true", help="skip bags that cannot be converted instead of failing")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip bags that cannot be read or converted (named, with the reason) instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)

@@ -32,7 +32,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_merge(args: argparse.Namespace) -> int:
     try:
-        counts = merge_datasets(args.inputs, args.out)
+        counts = merge_datasets(args.inputs, args.out, overwrite=args.overwrite)
     except (DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     for path, n in counts.items():
@@ -54,5 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.set_defaults(func=run_validate)
     merge = sub.add_parser("merge", help="merge datasets of one task into a new file")
     merge.add_argument("inputs", nargs="+")
-    merge.add_argument("--out", required=True)
+    merge.add_argument("--out", required=True, help="new hdf5 (written beside it, renamed into place when complete)")
+    merge.add_argument("--overwrite", action="store_true", help="replace an existing --out (never one of the inputs)")
     merge.set_defaults(func=run_merge)

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int
 from imgen_ros.cli.main import CliError
+
+VIDEOS = bounded_int(0, 1000, "max set by disk")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,14 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", required=True)
     parser.add_argument("--policy", required=True,
                         help="robomimic checkpoint (.pth), 'expert' (naive: observed poses) or 'expert:true'")
-    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--trials", type=EPISODES, default=50, help=EPISODES.doc("rollouts (default 50)"))
     parser.add_argument("--noise", default="on", help="pose corruption: on, off (or mixture for nut_peg_assembly)")
     parser.add_argument("--observability", default="full", choices=("full", "partial", "none"))
-    parser.add_argument("--seed-base", type=int, default=None, help="trial i uses seed base+i (default 1000000)")
-    parser.add_argument("--videos", type=int, default=0, help="record the first K trials as mp4")
+    parser.add_argument("--seed-base", type=SEED, default=None,
+                        help=SEED.doc("trial i uses seed base+i (default 1000000)"))
+    parser.add_argument("--videos", type=VIDEOS, default=0, help=VIDEOS.doc("record the first K trials as mp4"))
     parser.add_argument("--video-dir", default=None, help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: batch-1 LSTM inference is fastest single-threaded)")
+    parser.add_argument("--threads", type=THREADS, default=1,
+                        help=THREADS.doc("torch CPU threads (default 1: batch-1 LSTM inference is fastest "
+                                         "single-threaded)"))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

@@ -1,31 +1,123 @@
-"""``imgen experiment NAME --scale smoke|demo|paper --out DIR``: reproduce one of the paper's tables."""
+"""``imgen experiment NAME --scale smoke|demo|paper --out DIR``: reproduce one of the paper's tables.
+
+The output directory records which experiment it holds (``imgen_experiment.json``: name, scale,
+seed). Rerunning with the same arguments resumes it (finished steps are reused); a non-empty
+directory holding anything else (another experiment, other arguments, unrelated files) is refused
+unless ``--overwrite``. With ``--overwrite`` the old contents are moved aside to
+``DIR.replaced-<time>`` first, the new experiment runs in ``DIR`` (its step markers record
+absolute paths, so it must run where it will stay to remain resumable), and the old contents are
+deleted only after it succeeded; if it fails, they stay in ``DIR.replaced-<time>`` (named on
+stderr), or move back when the new run produced nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
+from imgen_ros.cli._args import WORKERS, bounded_int
 from imgen_ros.cli.main import CliError
 
+EXPERIMENT_SEED = bounded_int(0, 1_000_000)  # data seeds are 1000 * seed + k
 NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget")
+IDENTITY = "imgen_experiment.json"
+
+
+def found_identity(out: Path) -> dict[str, Any] | None:
+    """What experiment ``out`` holds: its ``imgen_experiment.json``; for directories written before that
+    file existed, from ``results.json`` (or, with only ``steps/``, unknown: ``{}``); None if none."""
+    try:
+        if (out / IDENTITY).is_file():
+            return json.loads((out / IDENTITY).read_text())
+        if (out / "results.json").is_file():
+            r = json.loads((out / "results.json").read_text())
+            return {"experiment": r.get("experiment"), "scale": (r.get("scale") or {}).get("name"),
+                    "seed": r.get("seed")}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {} if (out / "steps").is_dir() else None
+
+
+def prepare_out(out: Path, identity: dict[str, Any], overwrite: bool) -> Path | None:
+    """Check and claim ``out`` for the experiment ``identity``; returns where old contents were moved
+    (``--overwrite`` of a non-empty directory), else None. OutputError if refused or unwritable."""
+    from imgen_ros.data.outputs import OutputError, make_parents, os_error, remove_created
+
+    if os.path.lexists(out) and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a directory")
+    aside = None
+    if out.is_dir() and any(out.iterdir()):
+        found = found_identity(out)
+        resumable = found is not None and (found == {} or found == identity)
+        if not overwrite and not resumable:
+            what = (f"another experiment ({', '.join(f'{k} {v}' for k, v in found.items())})" if found
+                    else "files that are not an imgen experiment")
+            raise OutputError(f"{out} holds {what}; rerun with its arguments to resume it, choose another --out, or "
+                              "pass --overwrite to replace it")
+        if overwrite:
+            aside = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.rename(out, aside)
+            except OSError as exc:
+                raise os_error(out, exc) from exc
+    created = make_parents(out)
+    try:
+        out.mkdir(exist_ok=True)
+        (out / IDENTITY).write_text(json.dumps(identity) + "\n")
+    except OSError as exc:
+        if aside is not None:
+            shutil.rmtree(out, ignore_errors=True)
+            os.rename(aside, out)
+        remove_created(created)
+        raise os_error(out, exc) from exc
+    return aside
+
+
+def _after_failure(out: Path, aside: Path | None) -> None:
+    """A failed --overwrite run: put the old contents back if the new run produced nothing, else name them."""
+    if aside is None:
+        return
+    if not (out / "steps").is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+        os.rename(aside, out)
+        return
+    print(f"imgen experiment: the previous contents of {out} are kept in {aside}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
-    from imgen_ros.policy.experiment import run_experiment
+    from imgen_ros.policy.experiment import build_plan, run_experiment
 
     def progress(message: str) -> None:
         print(message, flush=True)
 
     t0 = time.monotonic()
+    out = Path(args.out)
+    try:
+        build_plan(args.name, args.scale, out, args.seed)  # refuse bad arguments before touching --out
+        aside = prepare_out(out, {"experiment": args.name, "scale": args.scale, "seed": args.seed}, args.overwrite)
+    except ValueError as exc:  # OutputError included
+        raise CliError(str(exc)) from exc
     try:
         summary = run_experiment(args.name, args.scale, args.out, seed=args.seed, workers=args.workers,
                                  progress=progress)
     except ValueError as exc:
+        _after_failure(out, aside)
         raise CliError(str(exc)) from exc
     except RuntimeError as exc:
+        _after_failure(out, aside)
         print(f"imgen experiment: {exc}", file=sys.stderr)
         return 1
+    except BaseException:
+        _after_failure(out, aside)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
     print()
     print(summary["table"])
     print(f"\nwall time {(time.monotonic() - t0) / 60:.1f} min; results: {args.out}/results.md, results.json, "
@@ -43,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scale", default="demo", choices=("smoke", "demo", "paper"),
                         help="smoke: proves the pipeline in minutes; demo: the main job; paper: the paper's protocol")
     parser.add_argument("--out", required=True, help="output directory (data, checkpoints, logs, results.*)")
-    parser.add_argument("--seed", type=int, default=0, help="experiment seed (data 1000*seed+k, training seed+1)")
-    parser.add_argument("--workers", type=int, default=None, help="concurrent single-core steps (default: 2)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a --out holding anything but this experiment (old contents deleted only after "
+                             "the new run succeeded)")
+    parser.add_argument("--seed", type=EXPERIMENT_SEED, default=0,
+                        help=EXPERIMENT_SEED.doc("experiment seed (data 1000*seed+k, training seed+1)"))
+    parser.add_argument("--workers", type=WORKERS, default=None,
+                        help=WORKERS.doc("concurrent single-core steps (default: 2)"))
     parser.set_defaults(func=run)

@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 import imgen_ros.cli as cli_package
+from imgen_ros.cli._args import OneLineErrorParser
 
 
 class CliError(Exception):
@@ -19,7 +20,7 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgen", description="Interventional MimicGen for the Franka FR3.")
+    parser = OneLineErrorParser(prog="imgen", description="Interventional MimicGen for the Franka FR3.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):
         if info.name in ("main", "__init__") or info.name.startswith("_"):
@@ -46,4 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: under ``python -m`` this file is ``__main__``, whose CliError
+    # is not the ``imgen_ros.cli.main.CliError`` that the commands raise.
+    from imgen_ros.cli.main import main as _main
+
+    sys.exit(_main())

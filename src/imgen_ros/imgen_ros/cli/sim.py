@@ -14,6 +14,7 @@ import pkgutil
 import time
 
 import imgen_ros.cli as cli_package
+from imgen_ros.cli._args import EPISODES, SEED
 from imgen_ros.cli.main import CliError
 
 POLICIES = ("expert", "human")
@@ -49,8 +50,8 @@ def add_episode_args(parser: argparse.ArgumentParser, episodes: int) -> None:
                                                            "(expert + simulated-human interventions)")
     parser.add_argument("--noise", default="off", help="off, on (or mixture for nut_peg_assembly)")
     parser.add_argument("--observability", default="full", help="full, partial or none")
-    parser.add_argument("--episodes", type=int, default=episodes)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+    parser.add_argument("--episodes", type=EPISODES, default=episodes, help=EPISODES.doc(f"default {episodes}"))
+    parser.add_argument("--seed", type=SEED, default=0, help=SEED.doc("seed of the first episode (then +1 each)"))
 
 
 def run_rollout(args: argparse.Namespace) -> int:

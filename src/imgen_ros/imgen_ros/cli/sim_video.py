@@ -13,10 +13,13 @@ import json
 import time
 from pathlib import Path
 
+from imgen_ros.cli._args import MEMORY, bounded_int
 from imgen_ros.cli.main import CliError
 from imgen_ros.cli.sim import _make_policy, add_episode_args, validate_episode_args
 
 DEFAULT_CAMERA = "agentview"
+SIZE = bounded_int(16, 4096, MEMORY)
+FRAME_EVERY = bounded_int(1, 1000)
 
 
 def run_video(args: argparse.Namespace) -> int:
@@ -81,9 +84,10 @@ def register_sim(sim_subparsers: argparse._SubParsersAction) -> None:
     add_episode_args(video, episodes=1)
     video.add_argument("--out", required=True, help="output .mp4 path")
     video.add_argument("--camera", default=DEFAULT_CAMERA, help=f"scene camera (default {DEFAULT_CAMERA})")
-    video.add_argument("--width", type=int, default=640)
-    video.add_argument("--height", type=int, default=480)
-    video.add_argument("--frame-every", type=int, default=1, help="render every Nth control step (fps = 20 / N)")
+    video.add_argument("--width", type=SIZE, default=640, help=SIZE.doc("pixels, a multiple of 16 (default 640)"))
+    video.add_argument("--height", type=SIZE, default=480, help=SIZE.doc("pixels, a multiple of 16 (default 480)"))
+    video.add_argument("--frame-every", type=FRAME_EVERY, default=1,
+                       help=FRAME_EVERY.doc("render every Nth control step (fps = 20 / N)"))
     video.add_argument("--shadows", action="store_true", help="render shadows (~4x slower on a CPU renderer)")
     video.add_argument("--json", action="store_true", help="print one JSON summary line")
     video.set_defaults(func=run_video)

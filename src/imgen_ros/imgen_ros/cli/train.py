@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from imgen_ros.cli._args import MEMORY, SEED, THREADS, bounded_float, bounded_int
 from imgen_ros.cli.main import CliError
 
 
@@ -41,27 +43,67 @@ def data_and_weights(items: list[list]) -> tuple[list[str], list[float] | None]:
     return paths, [1.0 if w is None else float(w) for _, w in items]
 
 
+EPOCHS = bounded_int(1, 100_000, MEMORY)            # one log row per epoch
+STEPS_PER_EPOCH = bounded_int(1, 10_000, MEMORY)    # batch x steps sampler indices are drawn up front
+BATCH_SIZE = bounded_int(1, 4096, MEMORY)
+SEQ_LENGTH = bounded_int(1, 100, MEMORY)            # LSTM activations grow with batch x seq x hidden
+LEARNING_RATE = bounded_float(1e-8, 1.0)
+HIDDEN = bounded_int(1, 4096, MEMORY)
+LAYERS = bounded_int(1, 16, MEMORY)
+GMM_MODES = bounded_int(1, 100)
+EVAL_EVERY = bounded_int(0, 100_000)
+EVAL_TRIALS = bounded_int(0, 10_000, MEMORY)
+WEIGHT = bounded_float(0.0, 1e6)
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=2000, help="epochs (default 2000, MimicGen)")
-    parser.add_argument("--steps-per-epoch", type=int, default=100, help="gradient steps per epoch (default 100)")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--seq-length", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--hidden", type=int, default=400, help="LSTM hidden size (default 400)")
-    parser.add_argument("--layers", type=int, default=2, help="LSTM layers (default 2)")
-    parser.add_argument("--gmm-modes", type=int, default=5)
-    parser.add_argument("--eval-every", type=int, default=50, help="evaluate every K epochs (0: never)")
-    parser.add_argument("--eval-trials", type=int, default=50, help="rollouts per evaluation")
+    parser.add_argument("--epochs", type=EPOCHS, default=2000, help=EPOCHS.doc("epochs (default 2000, MimicGen)"))
+    parser.add_argument("--steps-per-epoch", type=STEPS_PER_EPOCH, default=100,
+                        help=STEPS_PER_EPOCH.doc("gradient steps per epoch (default 100)"))
+    parser.add_argument("--batch-size", type=BATCH_SIZE, default=100, help=BATCH_SIZE.doc("default 100"))
+    parser.add_argument("--seq-length", type=SEQ_LENGTH, default=10,
+                        help=SEQ_LENGTH.doc("BC-RNN sequence (default 10)"))
+    parser.add_argument("--lr", type=LEARNING_RATE, default=1e-3,
+                        help=LEARNING_RATE.doc("learning rate (default 1e-3)"))
+    parser.add_argument("--hidden", type=HIDDEN, default=400, help=HIDDEN.doc("LSTM hidden size (default 400)"))
+    parser.add_argument("--layers", type=LAYERS, default=2, help=LAYERS.doc("LSTM layers (default 2)"))
+    parser.add_argument("--gmm-modes", type=GMM_MODES, default=5, help=GMM_MODES.doc("default 5"))
+    parser.add_argument("--eval-every", type=EVAL_EVERY, default=50,
+                        help=EVAL_EVERY.doc("evaluate every K epochs (0: never)"))
+    parser.add_argument("--eval-trials", type=EVAL_TRIALS, default=50, help=EVAL_TRIALS.doc("rollouts per evaluation"))
     parser.add_argument("--noise", default="on", help="corruption during evaluation rollouts (default on)")
     parser.add_argument("--observability", default="full", choices=("full", "partial", "none"))
     parser.add_argument("--normalize-obs", action="store_true",
                         help="normalize observations (mean/std over the training data; stored in the checkpoint)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=SEED, default=1, help=SEED.doc("default 1"))
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=THREADS, default=None,
+                        help=THREADS.doc("torch CPU threads (default: torch's choice)"))
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return any((folder / "models").glob("*.pth"))
+
+
+def check_complete(paths: list[str], allow_incomplete: bool) -> None:
+    """Refuse datasets marked incomplete (an interrupted generation/collection); warn with ``allow_incomplete``."""
+    from imgen_ros.data.summary import completion, describe_incomplete
+
+    for path in paths:
+        try:
+            complete, progress = completion(path)
+        except (OSError, KeyError):
+            continue  # not a dataset: training's own validation names the problem
+        if complete:
+            continue
+        if not allow_incomplete:
+            raise CliError(describe_incomplete(path, progress) + " (or pass --allow-incomplete)")
+        print(f"imgen: warning: {describe_incomplete(path, progress)}; training on it anyway (--allow-incomplete)",
+              file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
+    from imgen_ros.data.outputs import output_dir
     from imgen_ros.policy.train import TrainConfig, train
 
     items = getattr(args, "data_items", None) or []
@@ -71,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     for p in paths:
         if not Path(p).is_file():
             raise CliError(f"--data {p}: file not found")
+    check_complete(paths, args.allow_incomplete)
     try:
         cfg = TrainConfig(task=args.task, datasets=paths, weights=weights, out_dir=args.out, epochs=args.epochs,
                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
@@ -80,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                           eval_observability=args.observability, normalize_obs=args.normalize_obs, seed=args.seed,
                           device=args.device,
                           num_threads=args.threads)
-        result = train(cfg)
+        with output_dir(args.out, overwrite=args.overwrite, inputs=paths, worth_keeping=_has_checkpoint) as work:
+            result = train(cfg, work_dir=work)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     summary = {"best_checkpoint": result.best_checkpoint, "best_epoch": result.best_epoch,
@@ -98,7 +142,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "sample). E.g. --data base.hdf5 --data int.hdf5 --weight 1 draws both files equally.")
     parser.add_argument("--task", required=True, help="sim task for evaluation rollouts (e.g. block_grasp)")
     parser.add_argument("--data", action=_DataAction, metavar="FILE", help="robomimic hdf5 (repeatable)")
-    parser.add_argument("--weight", action=_WeightAction, metavar="W", help="weight of the preceding --data")
+    parser.add_argument("--weight", action=_WeightAction, type=WEIGHT, metavar="W",
+                        help=WEIGHT.doc("weight of the preceding --data"))
     parser.add_argument("--out", required=True, help="output directory (models/, log.csv, train.json, training.png)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out: the new run is built beside it and swapped in only when it "
+                             "succeeded (the old one stays untouched if it fails)")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="train on datasets marked INCOMPLETE (interrupted generation) with a warning")
     add_training_arguments(parser)
     parser.set_defaults(func=run, data_items=None)

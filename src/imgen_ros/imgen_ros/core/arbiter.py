@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from imgen_ros.core.command import DeltaCommand
+from imgen_ros.core.params import check_fields, meta, param
 from imgen_ros.core.safety import SafetyConfig, SafetyFilter
 from imgen_ros.core.watchdog import Watchdog
 
@@ -67,17 +68,24 @@ POLICY_INPUT, TELEOP_HEARTBEAT, TELEOP_COMMAND, ROBOT_STATE, POSE, VALID_POSE = 
 
 @dataclass(frozen=True)
 class ArbiterConfig:
-    """Time-outs (s) per input, arbitration policy and the safety limits."""
+    """Time-outs (s) per input, arbitration policy and the safety limits.
 
-    task: str = "block_grasp"
-    policy_timeout_s: float = 0.075
-    teleop_timeout_s: float = 0.075
-    robot_state_timeout_s: float = 0.075
-    pose_timeout_s: float = 0.075
-    valid_pose_timeout_s: float = 1.0
-    require_teleop_heartbeat: bool = True
-    latch_faults: bool = True
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    ``safety`` is required: a node refuses to start unless every ``safety.*`` parameter is given
+    (parameter file, ``-p`` rule or parameter_overrides), so it never runs on code defaults."""
+
+    task: str = param("block_grasp", "task name reported in episode events when start_episode names none")
+    policy_timeout_s: float = param(0.075, "policy command stale after this long: HOLD [s]", "(0, 1)")
+    teleop_timeout_s: float = param(0.075, "teleop heartbeat / command stale after this long: HOLD [s]", "(0, 1)")
+    robot_state_timeout_s: float = param(0.075, "robot state stale after this long: HOLD [s]", "(0, 1)")
+    pose_timeout_s: float = param(0.075, "object pose stream stale after this long: HOLD [s]", "(0, 1)")
+    valid_pose_timeout_s: float = param(
+        1.0, "no valid pose estimate for this long: HOLD [s] (bridges occlusions while grasping)", "(0, 2]")
+    require_teleop_heartbeat: bool = param(True, "a stale teleop heartbeat holds the robot in every mode")
+    latch_faults: bool = param(True, "after a fault, HOLD until a takeover or an operator sets a mode")
+    safety: SafetyConfig = field(default_factory=SafetyConfig, metadata=meta("safety filter limits", required=True))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def timeouts(self) -> dict[str, float]:
         return {POLICY_INPUT: self.policy_timeout_s, TELEOP_HEARTBEAT: self.teleop_timeout_s,

@@ -12,67 +12,94 @@ Pose-corruption models (for experiments; applied to the believed object position
 ``off``; ``episode_offset`` - one constant planar offset per episode, uniform in
 ``[-half_range, half_range]`` per axis with ``|d_i| >= minimum_i`` on the axes whose minimum is
 > 0 (the paper's sensor-error model, e.g. block grasp: x ±1 cm, y ±7 cm with |dy| >= 2.5 cm);
-``gaussian`` - fresh N(0, sigma²) per axis at every step.
+``gaussian`` - fresh N(0, sigma²) per axis at every step; ``task`` - the task's own per-object model
+(``core.corruption``, the one the simulator uses), sampled once per episode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.core.corruption import sample_task_corruption
+from imgen_ros.core.params import check_fields, param
 from imgen_ros.core.pose import quat_on_hemisphere
 
 OBSERVABILITY_CHANNEL_DIMS = {"full": 8, "partial": 4, "none": 1}
-NOISE_MODES = ("off", "episode_offset", "gaussian")
+NOISE_MODES = ("off", "episode_offset", "gaussian", "task")
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    mode: str = "off"
-    half_range_m: tuple[float, float, float] = (0.01, 0.07, 0.0)
-    minimum_m: tuple[float, float, float] = (0.0, 0.025, 0.0)
-    sigma_m: float = 0.005
-    seed: int = 0
+    mode: str = param("off", "pose corruption: off | episode_offset (box below) | gaussian (per step) | task (the "
+                      "task's own model, core.corruption: what the simulator trains and evaluates against)",
+                      choices=NOISE_MODES)
+    half_range_m: tuple[float, float, float] = param((0.01, 0.07, 0.0), "episode_offset: per-axis half range [m]",
+                                                     ("[0, 0.2]", "[0, 0.2]", "[0, 0.2]"))
+    minimum_m: tuple[float, float, float] = param((0.0, 0.025, 0.0), "episode_offset: per-axis minimum |offset| [m]",
+                                                  ("[0, 0.2]", "[0, 0.2]", "[0, 0.2]"))
+    sigma_m: float = param(0.005, "gaussian: standard deviation per axis [m]", "[0, 0.1]")
+    seed: int = param(0, "corruption seed; episode k uses seed + k (recorded with the episode)", "[0, 2147483647]")
 
     def __post_init__(self) -> None:
-        if self.mode not in NOISE_MODES:
-            raise ValueError(f"noise.mode must be one of {list(NOISE_MODES)}, got {self.mode!r}")
+        try:
+            check_fields(self)
+        except ValueError as exc:
+            raise ValueError(f"noise.{exc}") from None
         lo, hi = np.asarray(self.minimum_m, float), np.asarray(self.half_range_m, float)
         if lo.shape != (3,) or hi.shape != (3,) or np.any(lo < 0) or np.any((lo > 0) & (lo >= hi)):
             raise ValueError(f"noise: need 0 <= minimum_m < half_range_m per axis (3 values each), got "
                              f"minimum_m={self.minimum_m}, half_range_m={self.half_range_m}")
-        if self.sigma_m < 0:
-            raise ValueError(f"noise.sigma_m must be >= 0, got {self.sigma_m}")
 
 
 class PoseNoise:
-    """Samples the corruption of believed object positions (see the module docstring)."""
+    """Samples the corruption of believed object positions (see the module docstring); ``task`` names
+    the model of ``mode: task``."""
 
-    def __init__(self, config: NoiseConfig) -> None:
+    def __init__(self, config: NoiseConfig, task: str | None = None) -> None:
+        if config.mode == "task":
+            if not task:
+                raise ValueError("noise.mode 'task' needs the task whose corruption model to use")
+            sample_task_corruption(task, np.random.default_rng(0))   # a task without a model fails here
         self.config = config
+        self.task = task
+        self.seed = config.seed
         self.rng = np.random.default_rng(config.seed)
         self.offset = np.zeros(3)
+        self.offsets: dict[str, NDArray[np.float64]] | None = None   # mode task: per object
 
     def new_episode(self, seed: int | None = None) -> None:
         if seed is not None:
+            self.seed = seed
             self.rng = np.random.default_rng(seed)
         cfg = self.config
-        if cfg.mode != "episode_offset":
-            self.offset = np.zeros(3)
-            return
-        half, minimum = np.asarray(cfg.half_range_m, float), np.asarray(cfg.minimum_m, float)
-        magnitude = self.rng.uniform(np.where(minimum > 0, minimum, 0.0), half)
-        sign = np.where(minimum > 0, self.rng.choice((-1.0, 1.0), size=3), 1.0)
-        symmetric = self.rng.uniform(-half, half)
-        self.offset = np.where(minimum > 0, sign * magnitude, symmetric)
+        self.offsets = None
+        self.offset = np.zeros(3)
+        if cfg.mode == "task":
+            self.offsets = sample_task_corruption(self.task, self.rng)
+        elif cfg.mode == "episode_offset":
+            half, minimum = np.asarray(cfg.half_range_m, float), np.asarray(cfg.minimum_m, float)
+            magnitude = self.rng.uniform(np.where(minimum > 0, minimum, 0.0), half)
+            sign = np.where(minimum > 0, self.rng.choice((-1.0, 1.0), size=3), 1.0)
+            symmetric = self.rng.uniform(-half, half)
+            self.offset = np.where(minimum > 0, sign * magnitude, symmetric)
 
     def sample(self) -> NDArray[np.float64]:
-        """The offset to add to a believed position at this step."""
+        """The offset to add to a believed position at this step (every object alike; mode task: see
+        :meth:`sample_for`)."""
         if self.config.mode == "gaussian":
             return self.rng.normal(0.0, self.config.sigma_m, 3)
         return self.offset.copy()
+
+    def sample_for(self, object_ids: Iterable[str]) -> dict[str, NDArray[np.float64]]:
+        """Offsets per object at this step (objects the task's model does not corrupt get zeros)."""
+        ids = list(object_ids)
+        if self.offsets is not None:
+            return {i: self.offsets.get(i, np.zeros(3)).copy() for i in ids}
+        return dict.fromkeys(ids, self.sample())
 
 
 @dataclass(frozen=True)

@@ -23,30 +23,48 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.core.action import DEFAULT_SCALE
 from imgen_ros.core.command import DeltaCommand, Source
+from imgen_ros.core.params import check_fields, param
+
+FR3_REACH_M = 0.855          # FR3 maximum reach, measured from the shoulder (joint 2 axis)
+FR3_SHOULDER_Z_M = 0.333     # height of the shoulder above fr3_link0
+TABLE_MARGIN_M = 0.02        # the box may reach this far below the table top (z = 0 in fr3_link0)
+# Every corner of the workspace box lies in the reach cube around the base, not below the table.
+_BOX_RANGES = (f"[{-FR3_REACH_M}, {FR3_REACH_M}]", f"[{-FR3_REACH_M}, {FR3_REACH_M}]",
+               f"[{-TABLE_MARGIN_M}, {FR3_SHOULDER_Z_M + FR3_REACH_M:.3f}]")
 
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """Limits, in the robot base frame (fr3_link0). Defaults: a table-top box in front of an FR3."""
+    """Limits, in the robot base frame (fr3_link0). Defaults: a table-top box in front of an FR3.
 
-    workspace_min: tuple[float, float, float] = (0.20, -0.50, 0.0)
-    workspace_max: tuple[float, float, float] = (0.80, 0.50, 0.60)
-    max_translation_m: float = 0.05
-    max_rotation_rad: float = 0.5
-    max_input_age_s: float = 0.1
+    Plausibility bounds (refused outside them): per-step translation (0, 0.05] m and rotation
+    (0, 0.5] rad (the training action scale, core.action: a policy at full scale is never cut), a
+    box with min < max per axis inside the FR3's reach cube (|x|, |y| <= 0.855 m, z in [-0.02,
+    1.188] m: at most 2 cm below the table top) that touches the reachable sphere, and an input age
+    limit in (0, 1) s."""
+
+    workspace_min: tuple[float, float, float] = param(
+        (0.20, -0.50, 0.0), "workspace box lower corner [m] (x, y, z) in fr3_link0", _BOX_RANGES)
+    workspace_max: tuple[float, float, float] = param(
+        (0.80, 0.50, 0.60), "workspace box upper corner [m] (x, y, z) in fr3_link0", _BOX_RANGES)
+    max_translation_m: float = param(0.05, "largest TCP translation per 20 Hz step [m]",
+                                     f"(0, {DEFAULT_SCALE.translation_m}]")
+    max_rotation_rad: float = param(0.5, "largest TCP rotation per 20 Hz step [rad]",
+                                    f"(0, {DEFAULT_SCALE.rotation_rad}]")
+    max_input_age_s: float = param(0.1, "older commands or TCP measurements are stale: HOLD [s]", "(0, 1)")
 
     def __post_init__(self) -> None:
+        check_fields(self)   # shapes, finiteness, the step limits, the age limit, the reach cube
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
-        if lo.shape != (3,) or hi.shape != (3,):
-            raise ValueError(f"workspace_min/max need 3 values, got {self.workspace_min}, {self.workspace_max}")
-        if not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)) or np.any(lo >= hi):
+        if np.any(lo >= hi):
             raise ValueError(f"workspace_min must be < workspace_max per axis, got {self.workspace_min} / "
                              f"{self.workspace_max}")
-        for name in ("max_translation_m", "max_rotation_rad", "max_input_age_s"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"safety.{name} must be a positive number, got {value!r}")
+        shoulder = np.array([0.0, 0.0, FR3_SHOULDER_Z_M])
+        if np.linalg.norm(np.clip(shoulder, lo, hi) - shoulder) > FR3_REACH_M:
+            raise ValueError(f"workspace box {self.workspace_min} .. {self.workspace_max} lies out of the FR3's "
+                             f"reach ({FR3_REACH_M} m from the shoulder)")
 
 
 @dataclass(frozen=True)

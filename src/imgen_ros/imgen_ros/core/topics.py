@@ -26,6 +26,7 @@ ROBOT_STATE = "robot_state"                 # imgen_msgs/RobotState, from the ro
 ROBOT_COMMAND = "robot/command"             # imgen_msgs/DeltaPoseCommand, safety-filtered, arbiter -> driver
 POLICY_COMMAND = "policy/command"           # imgen_msgs/DeltaPoseCommand, policy_node -> arbiter
 POLICY_TIMING = "policy/loop_timing"        # imgen_msgs/LoopTiming
+POSE_ERROR = "policy/pose_error"            # imgen_msgs/PoseError, the episode's pose corruption (policy_node)
 TELEOP_COMMAND = "teleop/command"           # imgen_msgs/DeltaPoseCommand, teleop node -> arbiter
 TELEOP_ENGAGED = "teleop/engaged"           # std_msgs/Bool, deadman/takeover, published with every teleop tick
 OBJECT_POSE = "object_pose"                 # imgen_msgs/ObjectPoseEstimate, what the robot believes (ICP / sim)
@@ -43,6 +44,7 @@ QOS_CLASSES: dict[str, str] = {
     ROBOT_COMMAND: "COMMAND",
     POLICY_COMMAND: "COMMAND",
     POLICY_TIMING: "STATE",
+    POSE_ERROR: "LATCHED",
     TELEOP_COMMAND: "COMMAND",
     TELEOP_ENGAGED: "COMMAND",
     OBJECT_POSE: "STATE",

@@ -26,7 +26,8 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from imgen_ros.core import topics
 
-IMGEN_MSGS = ("DeltaPoseCommand", "ControlState", "ObjectPoseEstimate", "EpisodeEvent", "LoopTiming", "RobotState")
+IMGEN_MSGS = ("DeltaPoseCommand", "ControlState", "ObjectPoseEstimate", "EpisodeEvent", "LoopTiming", "RobotState",
+              "PoseError")
 
 # What the recorder records by default: topic -> ROS 2 message type.
 RECORDED_TOPICS: dict[str, str] = {
@@ -41,6 +42,7 @@ RECORDED_TOPICS: dict[str, str] = {
     topics.OBJECT_POSE_TRUE: "imgen_msgs/msg/ObjectPoseEstimate",
     topics.OBJECT_REVEALED: "imgen_msgs/msg/ObjectPoseEstimate",
     topics.POLICY_TIMING: "imgen_msgs/msg/LoopTiming",
+    topics.POSE_ERROR: "imgen_msgs/msg/PoseError",
 }
 META = "metadata.yaml"
 CHUNK_PREFIX = ".chunk_"
@@ -214,22 +216,86 @@ def repair_bag(path: str | Path) -> RepairReport:
     return RepairReport(path, len(chunks), valid=True, complete=complete)
 
 
-def bag_custom_data(path: str | Path) -> dict[str, str]:
-    meta = Path(path) / META
+class BagError(ValueError):
+    """An unreadable episode bag; the one-line message names the bag directory and, where known, the file."""
+
+
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
+def bag_info(path: str | Path) -> dict[str, Any]:
+    """The ``rosbag2_bagfile_information`` of a bag directory; BagError if it is missing or unreadable."""
+    path = Path(path)
+    meta = path / META
+    if not path.is_dir():
+        raise BagError(f"bag {path}: {'not a directory' if path.exists() else 'no such directory'}")
     if not meta.is_file():
-        raise FileNotFoundError(f"{path} is not a rosbag2 directory (no {META})")
-    return dict(yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"].get("custom_data") or {})
+        what = "empty directory" if not any(path.iterdir()) else "not a rosbag2 directory"
+        raise BagError(f"bag {path}: no {META} ({what}; a recording killed before its first chunk?)")
+    try:
+        info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+        if not isinstance(info, dict):
+            raise TypeError("not a mapping")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise BagError(f"bag {path}: file {meta.name} is unreadable ({type(exc).__name__}: {_one_line(exc)})") from exc
+    return info
+
+
+def check_bag_files(path: str | Path) -> None:
+    """Every storage file the bag's metadata lists exists and, for MCAP, is whole (magic at both ends).
+
+    A truncated MCAP (a recorder killed mid-chunk, a copy cut short) lacks the closing magic bytes.
+    """
+    path = Path(path)
+    files = bag_info(path).get("relative_file_paths") or []
+    if not files:
+        raise BagError(f"bag {path}: {META} lists no storage file")
+    for name in files:
+        f = path / name
+        if not f.is_file():
+            raise BagError(f"bag {path}: file {name} is missing")
+        if f.suffix != ".mcap":
+            continue
+        size = f.stat().st_size
+        with f.open("rb") as handle:
+            head = handle.read(len(MCAP_MAGIC))
+            handle.seek(max(size - len(MCAP_MAGIC), 0))
+            tail = handle.read(len(MCAP_MAGIC))
+        if size == 0:
+            raise BagError(f"bag {path}: file {name} is empty (0 bytes)")
+        if head != MCAP_MAGIC:
+            raise BagError(f"bag {path}: file {name} is not an MCAP file ({size} bytes, no MCAP magic)")
+        if size < 2 * len(MCAP_MAGIC) or tail != MCAP_MAGIC:
+            raise BagError(f"bag {path}: file {name} is truncated ({size} bytes, no closing MCAP magic)")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def bag_custom_data(path: str | Path) -> dict[str, str]:
+    """The bag's ``custom_data`` (imgen_task, imgen_complete, ...); BagError if the metadata is unreadable."""
+    custom = bag_info(path).get("custom_data") or {}
+    if not isinstance(custom, dict):
+        raise BagError(f"bag {path}: file {META} has a malformed custom_data entry")
+    return {str(k): str(v) for k, v in custom.items()}
 
 
 def read_bag(path: str | Path, wanted: Iterable[str] | None = None) -> dict[str, list[tuple[int, Any]]]:
-    """topic -> [(receive time ns, deserialized message)] in time order (rosbags message classes)."""
+    """topic -> [(receive time ns, deserialized message)] in time order (rosbags message classes).
+
+    BagError (one line: bag, file where known, reason) if the bag cannot be read: missing or bad
+    metadata, a missing, truncated or corrupt storage file, undecodable messages.
+    """
     path = Path(path)
-    if not (path / META).is_file():
-        raise FileNotFoundError(f"{path} is not a rosbag2 directory (no {META}); killed before its first chunk?")
+    check_bag_files(path)
     store = typestore()
     out: dict[str, list[tuple[int, Any]]] = {}
-    with Reader(path) as reader:
-        conns = [c for c in reader.connections if wanted is None or c.topic in set(wanted)]
-        for conn, timestamp, raw in reader.messages(connections=conns):
-            out.setdefault(conn.topic, []).append((timestamp, store.deserialize_cdr(raw, conn.msgtype)))
+    try:
+        with Reader(path) as reader:
+            conns = [c for c in reader.connections if wanted is None or c.topic in set(wanted)]
+            for conn, timestamp, raw in reader.messages(connections=conns):
+                out.setdefault(conn.topic, []).append((timestamp, store.deserialize_cdr(raw, conn.msgtype)))
+    except Exception as exc:  # rosbags raises ReaderError, but also struct/type/key errors on corrupt bytes
+        raise BagError(f"bag {path}: unreadable ({type(exc).__name__}: {_one_line(exc)})") from exc
     return out

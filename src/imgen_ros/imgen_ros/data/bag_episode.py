@@ -102,7 +102,8 @@ class _ObjectTimelines:
 
 
 def bag_to_episode(path: str | Path, object_ids: Sequence[str], observability: str) -> BagEpisode:
-    """Convert one episode bag (see the module docstring); raises ValueError naming what is missing."""
+    """Convert one episode bag (see the module docstring); raises ValueError naming what is missing
+    (``imgen_ros.data.bag.BagError``, a ValueError, when the bag or one of its files cannot be read)."""
     path = Path(path)
     raw = read_bag(path)
     msgs: dict[str, list[tuple[int, Any]]] = {}

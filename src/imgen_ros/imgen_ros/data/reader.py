@@ -37,7 +37,7 @@ class DatasetReader:
         if mask is None:
             return sorted_demo_names(k for k in self._data.keys() if k.startswith("demo_"))
         if f"mask/{mask}" not in self._file:
-            raise KeyError(f"{self.path}: no mask {mask!r} (have {self.masks()})")
+            raise ValueError(f"{self.path}: no mask {mask!r} (have {self.masks()})")
         return [m.decode() for m in self._file[f"mask/{mask}"][:]]
 
     def masks(self) -> list[str]:

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from imgen_ros.data.episode import ACTION_MODE_DEMO, ACTION_MODE_HUMAN, ACTION_MODE_ROBOT
 from imgen_ros.data.reader import DatasetReader
+from imgen_ros.data.writer import COMPLETE_ATTR, PROGRESS_ATTR
+
+
+def completion(path: str | Path) -> tuple[bool, dict[str, Any]]:
+    """(complete, progress) from the file's ``imgen_complete`` marker; files without one are complete.
+
+    OSError if the file cannot be opened as hdf5.
+    """
+    with h5py.File(path, "r") as f:
+        attrs = f["data"].attrs if "data" in f else {}
+        if COMPLETE_ATTR not in attrs:
+            return True, {}
+        try:
+            progress = json.loads(attrs.get(PROGRESS_ATTR, "{}"))
+        except ValueError:
+            progress = {}
+        return bool(attrs[COMPLETE_ATTR]), progress if isinstance(progress, dict) else {}
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """``12/50 episodes`` from an ``imgen_progress`` record (``?`` when it lacks the counts)."""
+    return f"{progress['kept']}/{progress['target']} episodes" if {"kept", "target"} <= progress.keys() else "?"
+
+
+def describe_incomplete(path: str | Path, progress: dict[str, Any]) -> str:
+    """One line: why ``path`` is not a finished dataset, with its progress."""
+    return (f"{path} is INCOMPLETE ({progress_text(progress)}): its generation or collection was interrupted or "
+            "is still running; finish it (rerun the same command) before using it")
 
 
 def summarize(path: str | Path) -> dict[str, Any]:
@@ -21,8 +51,11 @@ def summarize(path: str | Path) -> dict[str, Any]:
         all_modes = np.concatenate(modes) if modes else np.zeros(0, dtype=np.int64)
         sources = Counter(str(reader.demo_attrs(d).get("source", "unknown")) for d in demos)
         steps = int(lengths.sum())
+        complete, progress = completion(path)
         return {
             "file": str(path),
+            "complete": complete,
+            "progress": progress,
             "env_name": reader.env_name,
             "demos": len(demos),
             "samples": steps,
@@ -45,8 +78,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable lines for ``imgen dataset info``."""
     length = summary["length"]
     modes = summary["steps_by_mode"]
-    lines = [
-        f"file:         {summary['file']}",
+    lines = [f"file:         {summary['file']}"]
+    if not summary.get("complete", True):
+        done = progress_text(summary.get("progress") or {})
+        lines.append(f"status:       INCOMPLETE ({done}; interrupted or still running: finish it before training)")
+    lines += [
         f"env:          {summary['env_name']}",
         f"demos:        {summary['demos']}  (samples {summary['samples']})",
         f"length:       min {length['min']}  mean {length['mean']:.1f}  max {length['max']}",

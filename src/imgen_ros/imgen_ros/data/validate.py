@@ -34,36 +34,45 @@ class DatasetIssue:
 
 
 class DatasetError(ValueError):
-    """A dataset failed validation; ``issues`` lists every problem found."""
+    """A dataset failed validation; ``issues`` lists every problem found.
+
+    The message is one line: the only problem, or the count followed by the first 20 ("; "-separated).
+    """
 
     def __init__(self, issues: list[DatasetIssue]) -> None:
         self.issues = issues
-        shown = "\n  ".join(str(i) for i in issues[:20])
-        more = f"\n  ... and {len(issues) - 20} more" if len(issues) > 20 else ""
-        super().__init__(f"invalid dataset ({len(issues)} problem(s)):\n  {shown}{more}")
+        if len(issues) == 1:
+            super().__init__(f"invalid dataset: {issues[0]}")
+            return
+        shown = "; ".join(str(i) for i in issues[:20])
+        more = f"; ... and {len(issues) - 20} more" if len(issues) > 20 else ""
+        super().__init__(f"invalid dataset ({len(issues)} problems): {shown}{more}")
 
 
-def validate_dataset(path: str | Path, *, require_imgen: bool = False) -> None:
-    """Raise DatasetError listing all problems; ``require_imgen`` also demands ``action_modes``."""
-    issues = find_issues(path, require_imgen=require_imgen)
+def validate_dataset(path: str | Path, *, require_imgen: bool = False, task: str | None = None) -> None:
+    """Raise DatasetError listing all problems; ``require_imgen`` also demands ``action_modes``,
+    ``task`` that the file was recorded for that task (``env_args['env_name']``)."""
+    issues = find_issues(path, require_imgen=require_imgen, task=task)
     if issues:
         raise DatasetError(issues)
 
 
-def find_issues(path: str | Path, *, require_imgen: bool = False) -> list[DatasetIssue]:
+def find_issues(path: str | Path, *, require_imgen: bool = False, task: str | None = None) -> list[DatasetIssue]:
     path = Path(path)
     file = str(path)
     if not path.exists():
         return [DatasetIssue(file, None, None, "file does not exist")]
+    if path.is_dir():
+        return [DatasetIssue(file, None, None, "is a directory, not an HDF5 file")]
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         return [DatasetIssue(file, None, None, f"not a readable HDF5 file ({exc})")]
     with handle as f:
-        return _file_issues(f, file, require_imgen)
+        return _file_issues(f, file, require_imgen, task)
 
 
-def _file_issues(f: h5py.File, file: str, require_imgen: bool) -> list[DatasetIssue]:
+def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None = None) -> list[DatasetIssue]:
     issues: list[DatasetIssue] = []
 
     def add(demo: str | None, key: str | None, problem: str) -> None:
@@ -80,6 +89,8 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool) -> list[DatasetIs
             env_args = json.loads(data.attrs["env_args"])
             if not isinstance(env_args, dict) or "env_name" not in env_args:
                 add(None, "data.attrs[env_args]", "JSON must be an object with 'env_name'")
+            elif task is not None and env_args["env_name"] != task:
+                add(None, "data.attrs[env_args]", f"recorded for task '{env_args['env_name']}', not '{task}'")
         except (TypeError, ValueError) as exc:
             add(None, "data.attrs[env_args]", f"not valid JSON ({exc})")
     demos: list[str] = []
@@ -91,6 +102,7 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool) -> list[DatasetIs
             if name.startswith(DEMO_PREFIX):
                 add(name, None, "malformed demo name (expected demo_<int>)")
     obs_keys_ref: set[str] | None = None
+    obs_shapes_ref: dict[str, tuple[tuple[int, ...], str]] = {}
     total = 0
     for name in demos:
         group = data[name]
@@ -103,6 +115,10 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool) -> list[DatasetIs
                 obs_keys_ref = keys
             elif keys != obs_keys_ref:
                 add(name, "obs", f"observation keys {sorted(keys)} differ from other demos' {sorted(obs_keys_ref)}")
+            for key, ds in _datasets(group["obs"]):
+                shape, first = obs_shapes_ref.setdefault(key, (ds.shape[1:], name))
+                if ds.shape[1:] != shape:
+                    add(name, f"obs/{key}", f"per-step shape {ds.shape[1:]} differs from {first}'s {shape}")
     if "total" not in data.attrs:
         add(None, "data.attrs[total]", "missing attribute")
     elif int(data.attrs["total"]) != total:

@@ -26,6 +26,11 @@ from imgen_ros.data.episode import Episode
 
 DEMO_PREFIX = "demo_"
 MASK_DTYPE = "S32"
+# Written-incrementally files say whether they are finished: data.attrs[COMPLETE_ATTR] (bool) and
+# data.attrs[PROGRESS_ATTR] (JSON, e.g. {"kept": 12, "target": 50}). Files without the attribute
+# (robomimic's, older imgen's) count as complete.
+COMPLETE_ATTR = "imgen_complete"
+PROGRESS_ATTR = "imgen_progress"
 
 
 def demo_name(index: int) -> str:
@@ -103,6 +108,12 @@ class DatasetWriter:
     def set_json_attr(self, name: str, value: Any) -> None:
         """Store ``value`` as JSON in ``data.attrs[name]`` (generation config, stats, bookkeeping)."""
         self._data.attrs[name] = json.dumps(value)
+        self._file.flush()
+
+    def set_progress(self, complete: bool, **progress: Any) -> None:
+        """Mark the file finished or not (``imgen_complete``) with its progress (``imgen_progress``)."""
+        self._data.attrs[COMPLETE_ATTR] = bool(complete)
+        self._data.attrs[PROGRESS_ATTR] = json.dumps(progress)
         self._file.flush()
 
     def _add_to_mask(self, mask: str, name: str) -> None:

@@ -1,9 +1,11 @@
 """Source collection: full demonstrations (true poses, no corruption) and human-gated interventions.
 
-Demos: a privileged policy (the scripted expert on true poses, or a person on a teleop device)
-completes the task in a noise-free scene; every step is labelled -1 (demo). Interventions: the
-robot policy runs under pose corruption and the (simulated) human takes over when it errs; each
-step is labelled 0 (robot) or 1 (human). Only successful episodes are kept (for interventions,
+Demos: a privileged demonstrator (on true poses: the simulated human model ``human``, or a person on
+a teleop device) completes the task in a noise-free scene; every step is labelled -1 (demo).
+Interventions: the robot policy runs under pose corruption and the (simulated) human takes over when
+it errs; each step is labelled 0 (robot) or 1 (human). ``human`` picks the simulated human
+(``imgen_ros.sim.human``): ``operator`` (default: sees failures, reacts late, moves like a
+teleoperator) or ``oracle`` (the scripted expert, taking over on the generator's mistake detector). Only successful episodes are kept (for interventions,
 only those with a take-over). Episode ``i`` is attempt ``i`` with seed ``attempt_seed(seed, i)``.
 """
 
@@ -23,6 +25,9 @@ from imgen_ros.datagen.replay import StepTimer, recorded_step
 
 COLLECT_KINDS = ("demos", "interventions")
 TELEOP_POLICIES = ("keyboard", "spacemouse")
+# the simulated human models, as imgen_ros.sim.human names them (kept here so the CLI needs no MuJoCo import)
+HUMAN_MODELS = ("operator", "oracle")
+DEFAULT_HUMAN = "operator"
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,13 @@ class CollectConfig:
     seed: int = 0
     observability: str = "full"
     max_attempts: int | None = None  # default 5 * episodes + 10
+    human: str = DEFAULT_HUMAN  # simulated human model: operator | oracle
 
     def __post_init__(self) -> None:
         if self.kind not in COLLECT_KINDS:
             raise ValueError(f"unknown collection kind {self.kind!r} (choose from {list(COLLECT_KINDS)})")
+        if self.human not in HUMAN_MODELS:
+            raise ValueError(f"unknown human model {self.human!r} (choose from {list(HUMAN_MODELS)})")
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
 
@@ -48,15 +56,13 @@ def make_collection_policy(config: CollectConfig, env: Any) -> Any:
         from imgen_ros.datagen.teleop_session import teleop_policy
 
         return teleop_policy(config.policy, env, config.kind)
+    from imgen_ros.sim.human import make_demonstrator, make_human
+
     if config.kind == "demos":
         if config.policy != "expert":
             raise ValueError(f"demos: --policy must be expert, keyboard or spacemouse, got {config.policy!r}")
-        from imgen_ros.sim.expert import ScriptedExpert
-
-        return ScriptedExpert(env, use_true_poses=True)
-    from imgen_ros.sim.human import SimulatedHuman
-
-    return SimulatedHuman(env, load_generation_policy(config.policy, env))
+        return make_demonstrator(config.human, env)
+    return make_human(config.human, env, load_generation_policy(config.policy, env))
 
 
 def collect(config: CollectConfig, out: str | Path, *, env: Any = None, policy: Any = None,
@@ -75,6 +81,7 @@ def collect(config: CollectConfig, out: str | Path, *, env: Any = None, policy: 
     t0 = time.perf_counter()
     with DatasetWriter(out, env.env_args()) as writer:
         writer.set_json_attr("imgen_config", {"command": f"collect {config.kind}", **asdict(config)})
+        writer.set_progress(False, kept=0, target=config.episodes)
         while kept < config.episodes and attempts < max_attempts:
             seed = attempt_seed(config.seed, attempts)
             recorder, success = _run_episode(env, policy, seed, config.kind)
@@ -86,9 +93,10 @@ def collect(config: CollectConfig, out: str | Path, *, env: Any = None, policy: 
             else:
                 outcomes["kept"] += 1
                 episode = recorder.build({"source": f"collect:{config.kind}:{config.policy}", "attempt": attempts,
-                                          "seed": seed})
+                                          "seed": seed, "human": config.human})
                 writer.append(episode, masks=["source"])
                 kept += 1
+                writer.set_progress(kept >= config.episodes, kept=kept, target=config.episodes)
             attempts += 1
             if on_episode is not None:
                 on_episode(attempts, kept, success)

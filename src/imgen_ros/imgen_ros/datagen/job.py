@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from imgen_ros.data.outputs import fingerprint
 from imgen_ros.datagen.episodes import AttemptResult, GenerationParams, generate_imgen, generate_mimicgen
 from imgen_ros.datagen.replay import ReplayConfig
 from imgen_ros.datagen.sources import DemoPool, InterventionPool
@@ -35,6 +36,7 @@ class GenerationJob:
     seed: int = 0
     policy: str | None = None  # I-MG: "expert" (naive expert, observed poses) or a checkpoint path
     noise: str | None = None  # pose corruption of the scene; None: "off" for mimicgen, "on" for imgen
+    # params.selection None is resolved here by kind (episodes.DEFAULT_SELECTION: mimicgen random, imgen nearest)
     observability: str = "full"
     source_mask: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
@@ -44,6 +46,7 @@ class GenerationJob:
             raise ValueError(f"unknown generation kind {self.kind!r} (choose from {list(KINDS)})")
         if self.noise is None:
             object.__setattr__(self, "noise", "off" if self.kind == "mimicgen" else "on")
+        object.__setattr__(self, "params", self.params.resolved(self.kind))  # selection default by kind
         if self.kind == "imgen" and self.params.policy_execution and not self.policy:
             raise ValueError("I-MG with policy execution needs a policy ('expert' or a checkpoint path)")
 
@@ -59,6 +62,17 @@ class GenerationJob:
 
     def key(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def input_files(self) -> dict[str, str]:
+        """The files the job reads: ``source``, and ``checkpoint`` when a policy checkpoint is executed."""
+        files = {"source": self.source}
+        if self.kind == "imgen" and self.params.policy_execution and self.policy not in (None, "expert"):
+            files["checkpoint"] = str(self.policy)
+        return files
+
+    def input_fingerprints(self) -> dict[str, dict[str, Any]]:
+        """Content fingerprints (size, sha256) of :meth:`input_files` that exist, for the resume check."""
+        return {role: fingerprint(path) for role, path in self.input_files().items() if Path(path).is_file()}
 
 
 @dataclass

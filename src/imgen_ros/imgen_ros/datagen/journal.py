@@ -3,7 +3,9 @@
 Each record is ``[8-byte length][4-byte crc32][pickle payload]`` written with one ``write`` and a
 flush, so a process killed (even with SIGKILL) at any moment leaves a log whose records are all
 intact except possibly a torn last one, which :func:`read_journal` detects and drops. The first
-record is a header with the generation config; a rerun with a different config is refused.
+record is a header with the generation config and the content fingerprints (size, sha256) of the
+run's input files (source dataset, policy checkpoint); a rerun with a different config, or whose
+inputs changed on disk, is refused (``imgen_ros.datagen.runner``).
 (Flushing is enough for process crashes; the OS keeps the written pages. It is not a guard against
 power loss, which would need fsync.)
 """

@@ -6,10 +6,19 @@ hdf5 strictly in attempt order, stopping at the N-th kept episode. The output is
 same for any worker count or executor. Killed at any point (SIGKILL included) and rerun with the
 same arguments, it reloads the journal, rebuilds the hdf5 from it and reruns only the attempts
 that were in flight.
+
+Outputs (``imgen_ros.data.outputs``): the episodes grow in ``<out>.partial``, marked incomplete
+(``imgen_complete`` False, ``imgen_progress``), and the finished file is moved to ``<out>``
+atomically, so ``<out>`` only ever holds a complete dataset and an existing ``<out>`` (replaced
+only with ``overwrite``) stays intact until the new one is finished. The journal header records
+the content fingerprints (sha256) of the source dataset and of the policy checkpoint; a resume
+against changed inputs is refused, naming the file and both fingerprints. A run that fails
+before it journaled any attempt (a refused run) removes its journal and partial file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,6 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imgen_ros.data.outputs import (
+    OutputError,
+    check_not_input,
+    make_parents,
+    os_error,
+    partial_path,
+    publish,
+    remove_created,
+    remove_stale_temps,
+    temp_path,
+)
 from imgen_ros.data.reader import DatasetReader
 from imgen_ros.data.writer import DatasetWriter
 from imgen_ros.datagen.episodes import AttemptResult
@@ -61,36 +81,75 @@ def masks_for(job: GenerationJob) -> list[str]:
     return ["generated", "recovery"] if job.kind == "imgen" else ["generated"]
 
 
-def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> RunReport:
-    out = Path(out)
+def journal_header(job: GenerationJob, n: int) -> dict[str, Any]:
+    """The journal's first record: format, job, N and the fingerprints of the job's input files."""
+    return {"format": FORMAT_VERSION, "job": job.to_dict(), "n": n, "inputs": job.input_fingerprints()}
+
+
+def _check_options(options: RunOptions) -> None:
     if options.n < 1:
         raise ValueError(f"n must be >= 1, got {options.n}")
-    jpath = journal_path(out)
-    header = {"format": FORMAT_VERSION, "job": job.to_dict(), "n": options.n}
+    if options.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {options.workers}")
+    if options.max_attempts is not None and options.max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {options.max_attempts}")
+
+
+def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> RunReport:
+    out = Path(out)
+    _check_options(options)
+    partial, jpath = partial_path(out), journal_path(out)
+    inputs = list(job.input_files().values())
+    for target in (out, partial, jpath):
+        check_not_input(target, inputs)
+    if out.is_dir():
+        raise OutputError(f"{out} is a directory; the output must be a file path")
+    header = journal_header(job, options.n)
     records, valid_bytes = read_journal(jpath)
     if records and options.overwrite and records[0] != header:
-        records, valid_bytes = [], 0  # --overwrite: a journal of other settings is discarded, a matching one resumed
+        records, valid_bytes = [], 0  # --overwrite: a journal of other settings/inputs is discarded; a match resumes
     if records:
         _check_header(records[0], header, jpath)
         results: dict[int, AttemptResult] = {r.attempt: r for r in records[1:]}
+        if out.exists():
+            done, _ = _completed_report(out, header)
+            if done is not None:  # killed after publishing the file, before deleting the journal
+                jpath.unlink()
+                partial.unlink(missing_ok=True)
+                return done
+            if not options.overwrite:
+                raise OutputError(f"{out} exists and the interrupted run in {jpath} would replace it; pass --overwrite "
+                                  "to let it")
     else:
-        done = None if options.overwrite else _completed_report(out, header)
-        if done is not None:
-            return done
-        if out.exists() and not options.overwrite:
-            raise FileExistsError(f"{out} exists and has no journal to resume from; pass --overwrite to replace it")
+        if not options.overwrite:
+            done, reason = _completed_report(out, header)
+            if done is not None:
+                return done
+            if out.exists():
+                raise OutputError(f"{out} exists{reason} and has no journal to resume from; pass --overwrite to "
+                                  "replace it")
+            if partial.exists():
+                raise OutputError(f"{partial} exists without its journal {jpath.name} (a leftover partial output); "
+                                  "delete it or pass --overwrite")
         results = {}
     resumed = len(results)
-    ctx = context_for(job)  # validates task, sources and policy here, before any worker starts
-    journal = JournalWriter(jpath, valid_bytes)
-    if not records:
-        journal.append(header)
-    committer = _Committer(out, ctx.env.env_args(), job, options)
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    executor = None
-    bar = _progress_bar(options, job)
+    ctx = context_for(job)  # validates task, sources and policy here, before any file is written
+    created = make_parents(out)
+    remove_stale_temps(partial)
+    new_journal = not records
+    journaled = 0
+    journal = committer = executor = bar = None
     try:
+        try:
+            journal = JournalWriter(jpath, valid_bytes)
+        except OSError as exc:
+            raise os_error(jpath, exc) from exc
+        if new_journal:
+            journal.append(header)
+        committer = _Committer(partial, ctx.env.env_args(), job, options, header["inputs"])
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        bar = _progress_bar(options, job)
         committer.commit_ready(results)
         _update_bar(bar, committer, t0)
         next_attempt = committer.next_attempt
@@ -109,35 +168,52 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
                 if executor.in_flight() == 0:
                     raise RuntimeError(
                         f"gave up after {max_attempts} attempts with {committer.kept}/{options.n} kept "
-                        f"(outcomes {dict(committer.outcomes)}); {out} holds the kept ones. Check the sources "
-                        "(imgen dataset info) and the policy")
+                        f"(outcomes {dict(committer.outcomes)}); {partial} holds the kept ones (marked incomplete; "
+                        "rerun with a larger --max-attempts to continue). Check the sources (imgen dataset info) "
+                        "and the policy")
                 result = executor.next_result()
                 journal.append(result)
+                journaled += 1
                 results[result.attempt] = result
                 committer.commit_ready(results)
                 _update_bar(bar, committer, t0)
         wall = time.perf_counter() - t0
         committer.timing["main_cpu_s"] += time.process_time() - cpu0
         report = committer.finalize(wall, resumed)
-    finally:
-        if executor is not None:
-            executor.close()
-        if bar is not None:
-            bar.close()
-        committer.close()
+    except BaseException:
+        _close(executor, bar, committer, journal)
+        if new_journal and journaled == 0:  # nothing was produced: leave nothing behind
+            for leftover in (jpath, partial, temp_path(partial)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            remove_created(created)
+        raise
+    _close(executor, bar, committer, journal)
+    publish(partial, out, overwrite=options.overwrite)
     journal.remove()
     return report
+
+
+def _close(*things: Any) -> None:
+    for thing in things:
+        if thing is not None:
+            thing.close()
 
 
 class _Committer:
     """Writes results to the hdf5 in attempt order up to the N-th kept episode."""
 
-    def __init__(self, out: Path, env_args: dict[str, Any], job: GenerationJob, options: RunOptions) -> None:
-        tmp = out.with_name(out.name + ".tmp")
-        self.out, self.tmp, self.job, self.options = out, tmp, job, options
-        self.writer = DatasetWriter(tmp, env_args)  # rebuilt from the journal on every (re)start
+    def __init__(self, out: Path, env_args: dict[str, Any], job: GenerationJob, options: RunOptions,
+                 inputs: dict[str, Any]) -> None:
+        tmp = temp_path(out)
+        self.out, self.tmp, self.job, self.options, self.inputs = out, tmp, job, options, inputs
+        try:
+            self.writer = DatasetWriter(tmp, env_args)  # rebuilt from the journal on every (re)start
+        except OSError as exc:
+            raise os_error(out, exc) from exc
         self.writer.set_json_attr("imgen_config", self._config())
-        os.replace(tmp, out)  # the path the user named holds a valid (partial) file from now on
+        self.writer.set_progress(False, kept=0, target=options.n, attempts=0)
+        os.replace(tmp, out)  # the partial file holds a valid (incomplete) dataset from now on
         self.next_attempt = 0
         self.kept = 0
         self.outcomes: Counter[str] = Counter()
@@ -147,7 +223,7 @@ class _Committer:
     def _config(self) -> dict[str, Any]:
         o = self.options
         return {"format": FORMAT_VERSION, "command": f"generate {self.job.kind}", "n": o.n, "job": self.job.to_dict(),
-                "workers": o.workers, "executor": o.executor, "valid_every": o.valid_every}
+                "workers": o.workers, "executor": o.executor, "valid_every": o.valid_every, "inputs": self.inputs}
 
     def commit_ready(self, results: dict[int, AttemptResult]) -> None:
         while self.kept < self.options.n and self.next_attempt in results:
@@ -166,6 +242,7 @@ class _Committer:
                 self.kept_attempts.append(r.attempt)
             self.next_attempt += 1
         self.writer.set_json_attr("imgen_bookkeeping", self.bookkeeping(complete=False))
+        self.writer.set_progress(False, kept=self.kept, target=self.options.n, attempts=self.next_attempt)
 
     def bookkeeping(self, complete: bool) -> dict[str, Any]:
         return {"seed": self.job.seed, "seed_rule": "attempt k uses attempt_seed(seed, k)",
@@ -181,6 +258,7 @@ class _Committer:
             stats["mistakes"] = attempts - self.outcomes["no_mistake_success"] - self.outcomes["no_mistake_timeout"]
         self.writer.set_json_attr("imgen_stats", stats)
         self.writer.set_json_attr("imgen_bookkeeping", self.bookkeeping(complete=True))
+        self.writer.set_progress(True, kept=self.kept, target=self.options.n, attempts=attempts)
         return RunReport(self.out, self.kept, attempts, dict(self.outcomes), wall_s, resumed, timing)
 
     def close(self) -> None:
@@ -190,10 +268,33 @@ class _Committer:
 def _check_header(found: Any, expected: dict[str, Any], path: Path) -> None:
     if not isinstance(found, dict) or found.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: not an imgen generation journal (format {FORMAT_VERSION})")
-    if found != expected:
-        diff = {k: (found.get(k), expected[k]) for k in expected if found.get(k) != expected[k]}
+    settings = [k for k in expected if k != "inputs"]
+    diff = {k: (found.get(k), expected[k]) for k in settings if found.get(k) != expected[k]}
+    if diff:
         raise ValueError(f"{path}: an interrupted run with different settings exists ({_short(diff)}); rerun it "
                          f"with the same arguments to resume, or delete {path} to start over")
+    if "inputs" not in found:
+        raise ValueError(f"{path}: the interrupted run predates input fingerprints, so its source/checkpoint cannot "
+                         f"be verified; pass --overwrite (or delete {path}) to start over")
+    changed = input_changes(found["inputs"], expected["inputs"])
+    if changed:
+        raise ValueError(f"{path}: the inputs changed since the interrupted run ({changed}); resuming would mix "
+                         f"episodes from both. Restore the original file to resume, or pass --overwrite (or delete "
+                         f"{path}) to start over")
+
+
+def input_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``source /a.hdf5 sha256 1a2b3c4d -> 5e6f7a8b`` for every input whose content differs ('' if none)."""
+    parts = []
+    for role in sorted(set(old) | set(new)):
+        a, b = old.get(role), new.get(role)
+        if a is not None and b is not None and a.get("sha256") == b.get("sha256"):
+            continue
+        path = (b or a or {}).get("path", "?")
+        before = a["sha256"][:12] if a else "none"
+        after = b["sha256"][:12] if b else "missing"
+        parts.append(f"{role} {path} changed: sha256 {before} -> {after}")
+    return "; ".join(parts)
 
 
 def _short(diff: dict[str, Any]) -> str:
@@ -201,10 +302,11 @@ def _short(diff: dict[str, Any]) -> str:
     return text if len(text) < 400 else text[:400] + "..."
 
 
-def _completed_report(out: Path, header: dict[str, Any]) -> RunReport | None:
-    """If ``out`` is a finished run of the same job, its report (rerunning is then a no-op)."""
+def _completed_report(out: Path, header: dict[str, Any]) -> tuple[RunReport | None, str]:
+    """If ``out`` is a finished run of the same job on the same inputs, its report (a rerun is a no-op);
+    else None and why not (an empty string, or e.g. ``" (made from other inputs: ...)"``)."""
     if not out.exists():
-        return None
+        return None, ""
     try:
         with DatasetReader(out) as reader:
             config = reader.json_attr("imgen_config") or {}
@@ -212,11 +314,16 @@ def _completed_report(out: Path, header: dict[str, Any]) -> RunReport | None:
             stats = reader.json_attr("imgen_stats") or {}
             same = config.get("job") == header["job"] and config.get("n") == header["n"]
             if same and book.get("complete") and len(reader.demos()) == header["n"]:
+                if "inputs" not in config:
+                    return None, " (written before input fingerprints were recorded: its inputs cannot be verified)"
+                changed = input_changes(config["inputs"], header["inputs"])
+                if changed:
+                    return None, f" (made from other inputs: {changed})"
                 return RunReport(out, header["n"], int(stats.get("attempts", 0)), stats.get("outcomes", {}),
-                                 0.0, 0, stats.get("timing", {}), already_complete=True)
+                                 0.0, 0, stats.get("timing", {}), already_complete=True), ""
     except (OSError, ValueError, KeyError):
-        return None
-    return None
+        return None, ""
+    return None, ""
 
 
 def _progress_bar(options: RunOptions, job: GenerationJob):

@@ -65,7 +65,7 @@ def subtask_ends(episode: Episode, subtasks: list[Any]) -> list[int]:
     for spec in subtasks[:-1]:
         key = signal_key(spec.term_signal)
         if key not in episode.datagen_info:
-            raise KeyError(f"source episode lacks datagen_info/{key} (subtask signal {spec.term_signal!r})")
+            raise ValueError(f"source episode lacks datagen_info/{key} (subtask signal {spec.term_signal!r})")
         fired = np.flatnonzero(np.asarray(episode.datagen_info[key]).reshape(n)[start:] > 0.5)
         end = n if len(fired) == 0 else start + int(fired[0]) + 1
         ends.append(end)
@@ -90,7 +90,7 @@ def make_segment(episode: Episode, source: str, subtasks: list[Any], subtask: in
     key = object_pose_key(ref)
     for needed in (TARGET_KEY, EEF_KEY, GRIPPER_KEY, key):
         if needed not in info:
-            raise KeyError(f"source {source} lacks datagen_info/{needed}")
+            raise ValueError(f"source {source} lacks datagen_info/{needed} (not recorded by imgen collect?)")
     return Segment(source=source, subtask=subtask, object_ref=ref, start=start, end=end,
                    target_poses=np.asarray(info[TARGET_KEY][start:end], dtype=float),
                    gripper=np.asarray(info[GRIPPER_KEY][start:end], dtype=float).reshape(-1),

@@ -4,10 +4,12 @@ typed configs from ROS parameters, and a main() runner with a clean shutdown.
 
 from __future__ import annotations
 
+import array
 import importlib
+import math
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -15,9 +17,11 @@ import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -29,7 +33,20 @@ from rclpy.qos import (
 from imgen_msgs.msg import DeltaPoseCommand
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
-from imgen_ros.core.params import build_config, flat_defaults
+from imgen_ros.core.params import (
+    BUILTIN_PARAMETERS,
+    ConfigError,
+    Interval,
+    ParamInfo,
+    ParamSpec,
+    build_config,
+    check_sections,
+    extra_table,
+    fully_qualified,
+    overrides_for,
+    param_table,
+    ros_param_sources,
+)
 from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
 
 T = TypeVar("T")
@@ -110,15 +127,85 @@ def message_class(type_name: str) -> type:
 
 
 # ---------------------------------------------------------------- typed configs
-def declare_config(node: Node, cls: type[T], extra: dict[str, Any] | None = None) -> T:
-    """Declare every field of ``cls`` (dotted names, dataclass defaults) as a parameter and build it.
+_process_sources_checked = False   # the process's --params-file / -p sources were checked (by its first node)
 
-    ``extra`` declares further node-level parameters (name -> default) that are not part of ``cls``.
-    """
-    for name, default in {**flat_defaults(cls), **(extra or {})}.items():
-        node.declare_parameter(name, default)
-    values = {name: node.get_parameter(name).value for name in flat_defaults(cls)}
-    return build_config(cls, values, source=f"node '{node.get_name()}' parameters")
+
+def _descriptor(name: str, info: ParamInfo) -> ParameterDescriptor:
+    """description, type and (scalar numbers) the range of a parameter, from its spec."""
+    spec = info.spec or ParamSpec()
+    descriptor = ParameterDescriptor(name=name, type=Parameter.Type.from_parameter_value(info.default).value,
+                                     description=spec.doc, additional_constraints=spec.constraint())
+    span = spec.range
+    if isinstance(span, Interval) and math.isfinite(span.lo) and math.isfinite(span.hi):
+        if info.type is float:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=span.lo, to_value=span.hi, step=0.0)]
+        elif info.type is int:
+            lo = math.floor(span.lo) + 1 if span.lo_open or span.lo != math.floor(span.lo) else int(span.lo)
+            hi = math.ceil(span.hi) - 1 if span.hi_open or span.hi != math.ceil(span.hi) else int(span.hi)
+            descriptor.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=0)]
+    return descriptor
+
+
+def declare_config(node: Node, cls: type[T], extra: Mapping[str, Any] | None = None, *,
+                   process_nodes: Mapping[str, Iterable[str]] | None = None) -> T:
+    """Declare every field of ``cls`` (dotted names, dataclass defaults, a ParameterDescriptor with the
+    field's description and range) and build the config; refuse to start on a bad configuration.
+
+    ``extra``: further node-level parameters that are not part of ``cls`` (name -> default or
+    ``params.param(...)``). ``process_nodes``: the other nodes this process may host (name in this
+    node's namespace -> the parameter names it declares), for the check of the process's sources.
+
+    Raises ``params.ConfigError`` (and logs it as one FATAL line naming the file, the key and the
+    allowed values) on: a ``--params-file`` section or ``-p`` rule of the process (``sys.argv``) that
+    matches none of its nodes, or whose parameter none of the nodes it matches declares (checked once,
+    by the first node of the process); a parameter override given to this node (``parameter_overrides``)
+    that it does not declare; a value of the wrong type or outside its range / choices; a ``required``
+    block (the arbiter's ``safety``) not given in full by the overrides (file, ``-p`` or
+    ``parameter_overrides``); and whatever the config's own validation refuses."""
+    global _process_sources_checked
+    extras = extra_table(extra or {})
+    table = {**param_table(cls), **extras}
+    fqn = node.get_fully_qualified_name()
+    label = f"node '{fqn}'"
+    try:
+        sources = ros_param_sources(sys.argv)
+        origins = {name: origin for name, (_, origin) in overrides_for(sources, fqn).items()}
+        own = set(node._parameters) | set(table) | BUILTIN_PARAMETERS
+        problems: list[str] = []
+        if not _process_sources_checked:
+            _process_sources_checked = True
+            nodes: dict[str, set[str]] = {fqn: own}
+            for name, names in (process_nodes or {}).items():
+                nodes[fully_qualified(name, node.get_namespace())] = set(names) | BUILTIN_PARAMETERS
+            problems += check_sections(sources, nodes)
+        overrides = dict(node._parameter_overrides)   # what rclpy applies: files, -p rules, parameter_overrides
+        for name in sorted(set(overrides) - own - set(origins)):
+            problems.append(f"{label}: unknown parameter '{name}' in its parameter_overrides")
+        for name, override in sorted(overrides.items()):
+            if name not in table or override.type_ == Parameter.Type.NOT_SET:
+                continue
+            expected = Parameter.Type.from_parameter_value(table[name].default)
+            # (an INTEGER for a DOUBLE is refused below, by build_config's exact types: "write 1.0")
+            if override.type_ != expected and not (expected == Parameter.Type.DOUBLE
+                                                   and override.type_ == Parameter.Type.INTEGER):
+                problems.append(f"{origins.get(name, label)}: parameter '{name}' = {override.value!r} is "
+                                f"{override.type_.name}, expected {expected.name}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        values = {name: _plain(overrides[name].value) for name in table if name in overrides}
+        config = build_config(cls, values, source=label, extra=extras, exact_types=True,
+                              origins={name: origins.get(name, f"{label} parameter_overrides") for name in values})
+    except ConfigError as exc:
+        node.get_logger().fatal(f"refusing to start: {exc}")
+        raise
+    for name, info in table.items():
+        node.declare_parameter(name, info.default, _descriptor(name, info))
+    return config
+
+
+def _plain(value: Any) -> Any:
+    """rclpy array values as lists."""
+    return list(value) if isinstance(value, array.array | tuple) else value
 
 
 # ---------------------------------------------------------------- main
@@ -145,6 +232,8 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ConfigError:
+        raise SystemExit(2) from None   # declare_config logged the one-line reason
     except RCLError:
         if rclpy.ok():
             raise   # a real error; otherwise SIGINT shut the context down while spinning

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -22,7 +23,8 @@ from rclpy.node import Node
 
 from imgen_msgs.action import GenerateInterventions
 from imgen_ros.core import topics
-from imgen_ros.nodes._ros import run
+from imgen_ros.core.params import check_fields, param
+from imgen_ros.nodes._ros import declare_config, run
 
 
 def journal_progress(out: Path) -> tuple[int, int]:
@@ -50,10 +52,18 @@ def generate_command(goal: GenerateInterventions.Goal) -> list[str]:
             "--seed", str(goal.seed), "--workers", str(workers), "--policy", goal.policy or "expert", "--quiet"]
 
 
+@dataclass(frozen=True)
+class GenerationServerConfig:
+    feedback_period_s: float = param(1.0, "progress feedback period [s]", "[0.05, 60]")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 class GenerationServer(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("generation_server", **kwargs)
-        self.declare_parameter("feedback_period_s", 1.0)
+        self.config = declare_config(self, GenerationServerConfig)
         self.busy = threading.Lock()
         self.proc: subprocess.Popen | None = None
         group = ReentrantCallbackGroup()

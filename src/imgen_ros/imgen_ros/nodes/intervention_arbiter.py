@@ -11,6 +11,8 @@ load cannot delay the watchdog.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Bool
@@ -19,14 +21,24 @@ from imgen_msgs.msg import ControlState, DeltaPoseCommand, EpisodeEvent, ObjectP
 from imgen_msgs.srv import SetControlMode, StartEpisode, StopEpisode
 from imgen_ros.core import topics
 from imgen_ros.core.arbiter import Arbiter, ArbiterConfig, Event, Mode, Output
+from imgen_ros.core.params import param
 from imgen_ros.nodes._ros import command_from_msg, command_to_msg, declare_config, now_s, pose_msg_arrays, qos, run
 from imgen_ros.nodes._ros import to_stamp as _stamp
+
+
+@dataclass(frozen=True)
+class ArbiterNodeConfig(ArbiterConfig):
+    """The arbitration config plus the node's loop rates (same flat parameter names)."""
+
+    watchdog_rate_hz: float = param(200.0, "watchdog tick: stale inputs become HOLD within one tick [Hz]",
+                                    "[50, 1000]")
+    state_rate_hz: float = param(20.0, "control_state publication rate (also on every change) [Hz]", "[1, 100]")
 
 
 class InterventionArbiter(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("intervention_arbiter", **kwargs)
-        self.config = declare_config(self, ArbiterConfig, {"watchdog_rate_hz": 200.0, "state_rate_hz": 20.0})
+        self.config = declare_config(self, ArbiterNodeConfig)
         self.arbiter = Arbiter(self.config)
         self.command_pub = self.create_publisher(DeltaPoseCommand, topics.ROBOT_COMMAND, qos(topics.ROBOT_COMMAND))
         self.state_pub = self.create_publisher(ControlState, topics.CONTROL_STATE, qos(topics.CONTROL_STATE))

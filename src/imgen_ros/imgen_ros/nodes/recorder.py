@@ -21,6 +21,8 @@ from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 
 from imgen_ros.core import topics
+from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
+from imgen_ros.core.params import check_fields, param
 from imgen_ros.data.bag import RECORDED_TOPICS, EpisodeBagWriter, repair_bag
 from imgen_ros.nodes._ros import declare_config, message_class, qos, run
 
@@ -31,17 +33,16 @@ OUTCOMES = {1: "SUCCESS", 2: "FAILURE", 3: "ABORT"}
 
 @dataclass(frozen=True)
 class RecorderConfig:
-    record_dir: str = "recordings"
-    prefix: str = "episode"
-    chunk_s: float = 1.0
-    task: str = "block_grasp"
-    noise: str = "on"
-    observability: str = "full"
-    robot: str = "sim"
+    record_dir: str = param("recordings", "one rosbag2 (MCAP) per episode in this directory")
+    prefix: str = param("episode", "bag directory name prefix")
+    chunk_s: float = param(1.0, "MCAP chunk length: what a kill can lose [s]", "(0, 60]")
+    task: str = param("block_grasp", "task name stored with each episode")
+    noise: str = param("on", "pose-corruption setting stored with each episode")
+    observability: str = param("full", "observability stored with each episode", choices=OBSERVABILITY_CHANNEL_DIMS)
+    robot: str = param("sim", "robot stored with each episode (sim, fr3)")
 
     def __post_init__(self) -> None:
-        if not self.chunk_s > 0:
-            raise ValueError(f"recorder: chunk_s must be > 0, got {self.chunk_s}")
+        check_fields(self)
         if not self.record_dir:
             raise ValueError("recorder: record_dir must not be empty")
 

@@ -14,6 +14,8 @@ Parameters: ``config/robot_driver.yaml``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from rclpy.node import Node
 
 from imgen_msgs.msg import DeltaPoseCommand, RobotState
@@ -106,6 +108,8 @@ class RobotDriverNode(Node):
         except DriverError as err:
             self.get_logger().warning(f"no robot state: {err}", throttle_duration_sec=2.0)
             return
+        if self.driver.name == "sim":   # its stamps are simulation time; the graph compares ROS time
+            state = dataclasses.replace(state, stamp_s=now_s(self))
         self.state_pub.publish(state_to_msg(state))
 
     def close(self) -> None:

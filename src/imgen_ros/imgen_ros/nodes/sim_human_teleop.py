@@ -10,6 +10,8 @@ gripper as it is, so a takeover never jumps the gripper.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Bool
@@ -17,18 +19,27 @@ from std_msgs.msg import Bool
 from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand, Source
-from imgen_ros.nodes._ros import command_to_msg, now_s, qos
+from imgen_ros.core.params import check_fields, param
+from imgen_ros.nodes._ros import command_to_msg, declare_config, now_s, qos
 from imgen_ros.sim.expert import ScriptedExpert
 
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
+
+
+@dataclass(frozen=True)
+class SimHumanTeleopConfig:
+    heartbeat_rate_hz: float = param(50.0, "teleop/engaged heartbeat rate [Hz]", "[1, 1000]")
+    command_rate_hz: float = param(20.0, "teleop/command rate [Hz] (the 20 Hz control rate)", "[1, 100]")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class SimHumanTeleop(Node):
     def __init__(self, env, callback_group=None, **kwargs) -> None:
         super().__init__("sim_human_teleop", **kwargs)
         self.env = env
-        self.declare_parameter("heartbeat_rate_hz", 50.0)
-        self.declare_parameter("command_rate_hz", 20.0)
+        self.config = declare_config(self, SimHumanTeleopConfig)
         self.human = ScriptedExpert(env, use_true_poses=True)
         self.engaged = False
         self.active = False

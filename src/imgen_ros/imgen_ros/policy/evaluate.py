@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.policy.checkpoint import CheckpointError, load_checked, observation_shapes
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.policy.stats import wilson_interval
 
@@ -49,21 +50,23 @@ class RobomimicPolicy:
         self.checkpoint = checkpoint
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> RobomimicPolicy:
-        """Load with robomimic's own ``FileUtils.policy_from_checkpoint``."""
-        import torch
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"policy checkpoint not found: {path}")
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", task: str | None = None,
+                        obs_shapes: Mapping[str, tuple[int, ...]] | None = None, task_label: str = "--task",
+                        observability: str | None = None) -> RobomimicPolicy:
+        """Load safely (policy.checkpoint), check task/observation layout, then build with robomimic's
+        ``FileUtils.policy_from_checkpoint``; any failure is a one-line CheckpointError naming the file."""
+        ckpt = load_checked(path, task, obs_shapes, task_label, observability)
+        torch_device = _torch_device(device)
         rm = robomimic_modules()
         try:
             # robomimic prints its observation spec to stdout here; keep stdout for results (--json)
             with contextlib.redirect_stdout(sys.stderr):
-                rollout_policy, ckpt = rm.FileUtils.policy_from_checkpoint(ckpt_path=str(path),
-                                                                           device=torch.device(device))
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a loadable robomimic checkpoint ({type(exc).__name__}: {exc})") from exc
+                rollout_policy, ckpt = rm.FileUtils.policy_from_checkpoint(ckpt_dict=ckpt, device=torch_device)
+        except Exception as exc:  # untrusted content; robomimic raises a bare Exception for unknown algo names
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
+            raise CheckpointError(f"checkpoint {path}: not a loadable robomimic checkpoint "
+                                  f"({type(exc).__name__}: {detail})") from exc
         keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
         return cls(rollout_policy, obs_keys=keys, checkpoint=str(path))
 
@@ -81,13 +84,28 @@ class RobomimicPolicy:
         return np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
 
 
-def load_policy(spec: str | Path, env: Any, device: str = "cpu") -> Policy:
+def _torch_device(device: str) -> Any:
+    """``torch.device(device)``; ValueError for a malformed name or a CUDA device this machine lacks."""
+    import torch
+
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:N)") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device!r}: CUDA is not available on this machine")
+    return resolved
+
+
+def load_policy(spec: str | Path, env: Any, device: str = "cpu", task: str | None = None,
+                obs_shapes: Mapping[str, tuple[int, ...]] | None = None, task_label: str = "--task") -> Policy:
     """A policy for ``env`` from a spec.
 
     - ``"expert"``: the scripted *naive* expert, acting on the observed (possibly corrupted) poses
       — a stand-in for a perfectly trained base policy, which makes the same pose-error mistakes.
     - ``"expert:true"``: the privileged scripted expert (true poses).
-    - anything else: a robomimic checkpoint path (loaded with ``policy_from_checkpoint``).
+    - anything else: a robomimic checkpoint path, checked against ``task``/``obs_shapes`` (by
+      default those of ``env`` when it is a sim TaskEnv) before use; CheckpointError if it does not fit.
     """
     spec = str(spec)
     if spec in ("expert", "expert:true"):
@@ -95,9 +113,16 @@ def load_policy(spec: str | Path, env: Any, device: str = "cpu") -> Policy:
 
         return ScriptedExpert(env, use_true_poses=spec == "expert:true")
     path = Path(spec)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"policy spec {spec!r} is neither 'expert', 'expert:true' nor an existing checkpoint")
-    return RobomimicPolicy.from_checkpoint(path, device=device)
+    observability = None
+    if env is not None and isinstance(getattr(env, "observability", None), str) and hasattr(env, "task"):
+        observability = env.observability
+        task = env.name if task is None else task
+        if obs_shapes is None:
+            obs_shapes = observation_shapes(len(env.task.object_names), env.observability)
+    return RobomimicPolicy.from_checkpoint(path, device=device, task=task, obs_shapes=obs_shapes,
+                                           task_label=task_label, observability=observability)
 
 
 @dataclass
@@ -172,6 +197,8 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
         raise ValueError(f"trials must be > 0, got {trials}")
     if videos and video_dir is None:
         raise ValueError("videos > 0 needs a video_dir")
+    if videos and Path(video_dir).exists() and not Path(video_dir).is_dir():
+        raise ValueError(f"video directory {video_dir} exists and is not a directory")
     own_env = env is None
     if own_env:
         from imgen_ros.sim import make_env

@@ -32,6 +32,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from imgen_ros.data.validate import DatasetError, validate_dataset
+from imgen_ros.policy.checkpoint import task_obs_shapes
 from imgen_ros.policy.evaluate import OBS_KEYS, SELECTION_SEED_BASE, EvalResult, RobomimicPolicy, evaluate
 from imgen_ros.policy.plots import plot_training
 from imgen_ros.policy.robomimic_compat import robomimic_modules
@@ -142,6 +144,37 @@ def inspect_dataset(path: str | Path, obs_keys: Sequence[str]) -> dict[str, Any]
                     raise ValueError(f"{path}: data/{demo}/obs/{key} has shape {shape}, other demos {shapes[key]}")
             samples += int(group.attrs["num_samples"])
     return {"path": str(path), "env_args": env_args, "obs_shapes": shapes, "demos": len(demos), "samples": samples}
+
+
+def check_training_data(cfg: TrainConfig, sim_evaluation: bool = True) -> list[dict[str, Any]]:
+    """Validate every dataset before training starts; ValueError (one line, naming file and demo) if not fit.
+
+    Each file passes ``imgen dataset validate`` (data/validate.py: structure, NaN/Inf, action range,
+    shapes) and was recorded for ``cfg.task``; all files have the same observation shapes; and when
+    the policy will be evaluated in the simulator (``sim_evaluation`` and evaluations configured)
+    the observations match the task's layout under ``cfg.eval_observability``, so the first
+    evaluation cannot fail after hours of training. Returns :func:`inspect_dataset` per file.
+    """
+    for path in cfg.datasets:
+        try:
+            validate_dataset(path, task=cfg.task)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from exc
+    infos = [inspect_dataset(p, cfg.obs_keys) for p in cfg.datasets]
+    shapes0 = infos[0]["obs_shapes"]
+    for info in infos[1:]:
+        if info["obs_shapes"] != shapes0:
+            raise ValueError(f"observation shapes differ between {infos[0]['path']} {shapes0} and "
+                             f"{info['path']} {info['obs_shapes']}")
+    if sim_evaluation and cfg.eval_every > 0 and cfg.eval_trials > 0:
+        expected = task_obs_shapes(cfg.task, cfg.eval_observability)
+        for key, shape in shapes0.items():
+            if key in expected and expected[key] != shape:
+                raise ValueError(f"{infos[0]['path']}: obs/{key} (every demo) has per-step shape {shape}, but task "
+                                 f"'{cfg.task}' with observability '{cfg.eval_observability}' gives {expected[key]}; "
+                                 "evaluation rollouts would fail (match --observability to the data, or "
+                                 "--eval-every 0)")
+    return infos
 
 
 def sample_weights(lengths: Sequence[int], weights: Sequence[float] | None) -> np.ndarray:
@@ -293,26 +326,24 @@ def _seed_everything(seed: int) -> None:
 
 
 def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
-          evaluate_fn: Callable[..., EvalResult] = evaluate) -> TrainResult:
-    """Train BC-RNN-GMM on ``cfg.datasets``; returns the best/last checkpoints and the history."""
+          evaluate_fn: Callable[..., EvalResult] = evaluate, work_dir: str | Path | None = None) -> TrainResult:
+    """Train BC-RNN-GMM on ``cfg.datasets``; returns the best/last checkpoints and the history.
+
+    Files go to ``work_dir`` when given (a staging directory the caller moves to ``cfg.out_dir``
+    afterwards, see ``imgen_ros.data.outputs.output_dir``); recorded paths always name ``cfg.out_dir``.
+    """
     import torch
     from torch.utils.data import ConcatDataset, DataLoader
 
     t_start = time.monotonic()
+    infos = check_training_data(cfg, sim_evaluation=evaluate_fn is evaluate)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda requested but torch.cuda.is_available() is False on this machine")
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    out = Path(cfg.out_dir)
+    out = Path(work_dir if work_dir is not None else cfg.out_dir)
     models = out / "models"
     models.mkdir(parents=True, exist_ok=True)
-
-    infos = [inspect_dataset(p, cfg.obs_keys) for p in cfg.datasets]
-    shapes0 = infos[0]["obs_shapes"]
-    for info in infos[1:]:
-        if info["obs_shapes"] != shapes0:
-            raise ValueError(f"observation shapes differ between {infos[0]['path']} {shapes0} and "
-                             f"{info['path']} {info['obs_shapes']}")
 
     rm = robomimic_modules()
     config = _robomimic_config(cfg, rm)
@@ -402,12 +433,14 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
         best_epoch = cfg.epochs
         save(best_path, cfg.epochs, None)
 
-    result = TrainResult(out_dir=str(out), best_checkpoint=str(best_path), last_checkpoint=str(last_path),
+    final = Path(cfg.out_dir)
+    result = TrainResult(out_dir=str(final), best_checkpoint=str(final / "models" / best_path.name),
+                         last_checkpoint=str(final / "models" / last_path.name),
                          best_epoch=best_epoch, best_success_rate=best_sr, history=log.rows,
                          evaluations=evaluations, wall_s=time.monotonic() - t_start)
     cfg_dict = asdict(cfg)
     cfg_dict["obs_keys"] = list(cfg.obs_keys)
     (out / "train.json").write_text(json.dumps({"config": cfg_dict, "datasets": infos, "draw_shares": shares,
                                                 "robomimic_version": rm.version, **asdict(result)}, indent=2))
-    plot_training(log.rows, out / "training.png", title=f"{cfg.task}: {out.name}")
+    plot_training(log.rows, out / "training.png", title=f"{cfg.task}: {final.name}")
     return result

@@ -1,0 +1,163 @@
+"""Checkpoints are checked, not trusted: safe loading and task / observation-layout checks.
+
+:func:`read_checkpoint` loads a ``.pth`` with ``torch.load(weights_only=True)`` (tensors and plain
+containers only: no code runs while unpickling) and turns every failure into one
+:class:`CheckpointError` line naming the file and what is wrong (missing, a directory, empty, not
+a torch file, objects outside the safe allow-list, not a robomimic/imgen checkpoint, missing
+keys). :func:`check_compatible` compares the checkpoint's task (``imgen.task``, else robomimic's
+``env_metadata.env_name``) and observation layout (``shape_metadata``: keys and shapes) with the
+task a command is about to run, before any rollout.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
+
+REQUIRED_KEYS = ("model", "config", "algo_name", "shape_metadata")
+ROBOT_OBS_SHAPES = {"robot0_eef_pos": (3,), "robot0_eef_quat": (4,), "robot0_gripper_qpos": (2,)}
+POSE_DIM = 7  # position (3) + quaternion xyzw (4) per observed object
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot or must not be used; the message is one line naming the file."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path``, loaded safely and checked to be a robomimic checkpoint."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path}: is a directory, not a .pth file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the outcome is what counts
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"checkpoint {path}: {_unpickling_problem(exc)}") from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, UnicodeDecodeError) as exc:
+        with path.open("rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"
+        what = "a corrupt or truncated torch file" if zipped else "not a torch checkpoint"
+        raise CheckpointError(f"checkpoint {path}: {what} ({_first_line(exc)})") from None
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"checkpoint {path}: not a robomimic/imgen checkpoint (holds a {type(ckpt).__name__}, "
+                              "expected a dict)")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: not a robomimic/imgen checkpoint (missing keys {missing}; "
+                              f"has {sorted(map(str, ckpt))[:8]})")
+    shapes = ckpt["shape_metadata"]
+    if not isinstance(shapes, Mapping) or not isinstance(shapes.get("all_shapes"), Mapping) \
+            or "all_obs_keys" not in shapes or "ac_dim" not in shapes:
+        raise CheckpointError(f"checkpoint {path}: shape_metadata lacks all_shapes/all_obs_keys/ac_dim")
+    return dict(ckpt)
+
+
+def checkpoint_task(ckpt: Mapping[str, Any]) -> str | None:
+    """The task a checkpoint was trained for: ``imgen.task``, else robomimic's ``env_metadata.env_name``."""
+    imgen = ckpt.get("imgen")
+    if isinstance(imgen, Mapping) and isinstance(imgen.get("task"), str):
+        return imgen["task"]
+    meta = ckpt.get("env_metadata")
+    if isinstance(meta, Mapping) and isinstance(meta.get("env_name"), str):
+        return meta["env_name"]
+    return None
+
+
+def checkpoint_obs_shapes(ckpt: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Observation key -> per-step shape the checkpoint's policy consumes (robomimic ``shape_metadata``)."""
+    meta = ckpt["shape_metadata"]
+    return {str(k): tuple(int(d) for d in meta["all_shapes"][k]) for k in meta["all_obs_keys"]}
+
+
+def observation_shapes(num_objects: int, observability: str) -> dict[str, tuple[int, ...]]:
+    """The low-dim observation layout of the simulator and the policy node (see core.observation)."""
+    if observability not in OBSERVABILITY_CHANNEL_DIMS:
+        raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_CHANNEL_DIMS)}")
+    return {**ROBOT_OBS_SHAPES, "object": (POSE_DIM * num_objects + OBSERVABILITY_CHANNEL_DIMS[observability],)}
+
+
+def task_obs_shapes(task: str, observability: str) -> dict[str, tuple[int, ...]]:
+    """The observation layout of sim task ``task`` (its observed objects) under ``observability``."""
+    import importlib
+
+    from imgen_ros.sim import TASK_NAMES
+
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    task_class = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK
+    return observation_shapes(len(task_class.object_names), observability)
+
+
+def check_compatible(path: str | Path, ckpt: Mapping[str, Any], task: str | None,
+                     obs_shapes: Mapping[str, tuple[int, ...]] | None, task_label: str = "--task",
+                     observability: str | None = None) -> None:
+    """Refuse (CheckpointError) a checkpoint whose task or observation layout differ from the run's.
+
+    ``task`` / ``obs_shapes`` None skip that check. Every key the policy reads must exist in the
+    run's observation with the same shape (extra observation keys are fine). ``task_label`` names
+    where the run's task came from (``--task``, a node parameter) and ``observability`` its
+    observation channel, for the message.
+    """
+    trained_on = checkpoint_task(ckpt)
+    have = checkpoint_obs_shapes(ckpt)
+    run_obs = "" if obs_shapes is None else f" (obs {_layout(obs_shapes)})"
+    if task is not None:
+        if trained_on is None:
+            raise CheckpointError(f"checkpoint {path} records no task (neither imgen.task nor env_metadata.env_name); "
+                                  f"cannot check it against {task_label} '{task}'")
+        if trained_on != task:
+            raise CheckpointError(f"checkpoint {path} was trained on task '{trained_on}' (obs {_layout(have)}) "
+                                  f"but {task_label} is '{task}'{run_obs}")
+    if obs_shapes is not None:
+        wrong = sorted(k for k, s in have.items() if tuple(obs_shapes.get(k, ())) != s)
+        if wrong:
+            run = f"{task_label} '{task}'" if task is not None else "this run"
+            if observability is not None:
+                run += f" with observability '{observability}'"
+            raise CheckpointError(f"checkpoint {path} (task '{trained_on}') reads observations {_layout(have)} but "
+                                  f"{run} provides {_layout(obs_shapes)} (differing: {', '.join(wrong)})")
+
+
+def load_checked(path: str | Path, task: str | None = None, obs_shapes: Mapping[str, tuple[int, ...]] | None = None,
+                 task_label: str = "--task", observability: str | None = None) -> dict[str, Any]:
+    """:func:`read_checkpoint` followed by :func:`check_compatible`."""
+    ckpt = read_checkpoint(path)
+    check_compatible(path, ckpt, task, obs_shapes, task_label, observability)
+    return ckpt
+
+
+def _layout(shapes: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {list(v)}" for k, v in shapes.items()) + "}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _unpickling_problem(exc: pickle.UnpicklingError) -> str:
+    """What torch's safe unpickler refused, without its advice to turn safe loading off."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    detail = ""
+    if marker in text:
+        after = [line.strip() for line in text.split(marker, 1)[1].splitlines()]
+        detail = next((line for line in after if line), "")
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", detail)
+    if match:
+        return (f"holds a {match.group(1)} object, outside the safe-loading allow-list (tensors and plain "
+                "containers); refusing to unpickle it")
+    return f"not a torch checkpoint ({detail or _first_line(exc)})"

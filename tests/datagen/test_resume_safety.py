@@ -1,0 +1,154 @@
+"""Generation outputs: resume only against the same inputs, partial files marked incomplete, the
+source never overwritten, refused runs leave nothing behind (block_grasp, scripted expert)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+import h5py
+import pytest
+from imgen_ros.cli.main import main
+from imgen_ros.data import DatasetReader
+from imgen_ros.data.outputs import partial_path
+from imgen_ros.data.summary import completion
+from imgen_ros.datagen.job import GenerationJob
+from imgen_ros.datagen.journal import JournalWriter, journal_path, read_journal
+from imgen_ros.datagen.runner import RunOptions, journal_header, run_generation
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _mg_job(source) -> GenerationJob:
+    return GenerationJob(kind="mimicgen", task="block_grasp", source=str(source), seed=1)
+
+
+def _leftovers(out) -> list:
+    return [p for p in (out, partial_path(out), journal_path(out)) if p.exists()]
+
+
+def test_resume_is_refused_when_the_source_was_replaced_and_allowed_once_it_is_restored(source_demos, tmp_path,
+                                                                                         capsys):
+    src = tmp_path / "src.hdf5"
+    shutil.copy(source_demos, src)
+    out = tmp_path / "mg.hdf5"
+    with pytest.raises(RuntimeError, match="gave up after 2 attempts"):
+        run_generation(_mg_job(src), out, RunOptions(n=3, max_attempts=2, progress=False))
+    # interrupted: nothing at --out, a partial file marked incomplete, the journal
+    assert not out.exists() and journal_path(out).exists()
+    complete, progress = completion(partial_path(out))
+    assert not complete and progress["target"] == 3 and progress["attempts"] == 2
+    assert main(["dataset", "info", str(partial_path(out))]) == 0
+    assert "INCOMPLETE" in capsys.readouterr().out
+    # the source is replaced at the same path by a different file
+    original = tmp_path / "original.hdf5"
+    shutil.copy(src, original)
+    replacement = tmp_path / "replacement.hdf5"
+    shutil.copy(src, replacement)
+    with h5py.File(replacement, "a") as f:
+        f["data"].attrs["note"] = "re-recorded"
+    os.replace(replacement, src)
+    journal_before = sha(journal_path(out))
+    with pytest.raises(ValueError, match=rf"source {src} changed: sha256 {sha(original)[:12]} -> {sha(src)[:12]}"):
+        run_generation(_mg_job(src), out, RunOptions(n=3, progress=False))
+    argv = ["generate", "mimicgen", "--task", "block_grasp", "--source", str(src), "--n", "3", "--seed", "1",
+            "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the inputs changed since the interrupted run" in err
+    assert sha(journal_path(out)) == journal_before and not out.exists()
+    # the original content back at that path: the resume goes ahead and publishes a complete file
+    os.replace(original, src)
+    report = run_generation(_mg_job(src), out, RunOptions(n=3, progress=False))
+    assert report.kept == 3 and report.resumed_attempts == 2
+    assert _leftovers(out) == [out]
+    assert completion(out) == (True, {"kept": 3, "target": 3, "attempts": report.attempts})
+    with DatasetReader(out) as r:
+        assert r.json_attr("imgen_config")["inputs"]["source"]["sha256"] == sha(src)
+
+
+def test_resume_is_refused_when_the_checkpoint_changed(tmp_path):
+    src, ckpt = tmp_path / "src.hdf5", tmp_path / "policy.pth"
+    src.write_bytes(b"source bytes")
+    ckpt.write_bytes(b"checkpoint v1")
+    job = GenerationJob(kind="imgen", task="block_grasp", source=str(src), policy=str(ckpt))
+    out = tmp_path / "img.hdf5"
+    journal = JournalWriter(journal_path(out))
+    journal.append(journal_header(job, 5))
+    journal.close()
+    old = hashlib.sha256(b"checkpoint v1").hexdigest()[:12]
+    ckpt.write_bytes(b"checkpoint v2, retrained")
+    new = sha(ckpt)[:12]
+    with pytest.raises(ValueError, match=rf"\(checkpoint {ckpt} changed: sha256 {old} -> {new}\)") as info:
+        run_generation(job, out, RunOptions(n=5, progress=False))
+    assert "source" not in str(info.value).split("(checkpoint")[1].split(")")[0]
+    assert len(read_journal(journal_path(out))[0]) == 1  # the journal is left as it was
+
+
+@pytest.mark.parametrize("alias", ["same", "hardlink", "symlink"])
+def test_the_source_is_never_the_output_even_with_overwrite(source_demos, tmp_path, monkeypatch, capsys, alias):
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "src.hdf5"
+    shutil.copy(source_demos, src)
+    out = {"same": "./src.hdf5", "hardlink": "link.hdf5", "symlink": "sym.hdf5"}[alias]
+    if alias == "hardlink":
+        os.link(src, out)
+    if alias == "symlink":
+        os.symlink(src, out)
+    before = sha(src)
+    assert main(["generate", "mimicgen", "--task", "block_grasp", "--source", "src.hdf5", "--n", "2", "--out", out,
+                 "--overwrite", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is the input" in err
+    assert sha(src) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"src.hdf5", os.path.basename(out)})
+
+
+def test_a_refused_run_leaves_nothing_behind_and_the_corrected_rerun_works(source_demos, tmp_path, capsys):
+    out = tmp_path / "new" / "mg.hdf5"
+    with pytest.raises(ValueError, match="unknown executor"):  # refused after the journal was opened
+        run_generation(_mg_job(source_demos), out, RunOptions(n=1, executor="nope", progress=False))
+    assert not (tmp_path / "new").exists()
+    assert main(["generate", "imgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1",
+                 "--policy", str(tmp_path / "missing.pth"), "--out", str(out), "--quiet"]) == 2
+    assert "missing.pth" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    report = run_generation(_mg_job(source_demos), out, RunOptions(n=1, progress=False))
+    assert report.kept == 1 and _leftovers(out) == [out]
+
+
+def test_an_existing_output_survives_until_the_replacement_is_complete(source_demos, tmp_path, capsys):
+    out = tmp_path / "mg.hdf5"
+    shutil.copy(source_demos, out)  # some finished dataset the user cares about
+    before = sha(out)
+    argv = ["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "3", "--seed", "1",
+            "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err and sha(out) == before
+    assert main([*argv, "--overwrite", "--max-attempts", "1"]) == 2  # the replacement run gives up
+    assert "gave up" in capsys.readouterr().err
+    assert sha(out) == before
+
+
+def test_an_unwritable_output_is_one_line_and_leaves_nothing(source_demos, tmp_path, capsys):
+    import subprocess
+
+    (tmp_path / "file").write_text("x")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    immutable = subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode == 0
+    try:
+        for out, reason in [(tmp_path / "file" / "mg.hdf5", "Not a directory"),
+                            *([(ro / "mg.hdf5", "Operation not permitted")] if immutable else [])]:
+            assert main(["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1",
+                         "--out", str(out), "--quiet"]) == 2
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and "Traceback" not in err
+            assert err.startswith("imgen: error: cannot write ") and err.endswith(reason)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"] and not list(ro.iterdir())

@@ -1,0 +1,95 @@
+"""Strict node configuration on the real rclpy path: a namespaced arbiter applies its parameter file
+(read back over the parameter services), and a bad file or override stops the node at construction
+with one log line naming the file, the key and the allowed values."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from imgen_ros.core.params import ConfigError, read_ros_params
+from rcl_interfaces.srv import DescribeParameters, GetParameters
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+
+sys.path.insert(0, str(Path(__file__).parent))
+from graph import CONFIG, node_cmd
+
+ARBITER_YAML = (CONFIG / "arbiter.yaml").read_text()
+FQN = "/fr3/intervention_arbiter"
+
+
+def call(node: Node, srv_type, name: str, request, wait_until):
+    client = node.create_client(srv_type, name)
+    wait_until(client.service_is_ready, 30, f"service {name}")
+    future = client.call_async(request)
+    wait_until(future.done, 10, f"response of {name}")
+    return future.result()
+
+
+def test_namespaced_arbiter_applies_the_safety_limits_of_its_file(ros_context, ros_spin, node_process, wait_until):
+    arbiter = node_process([*node_cmd("intervention_arbiter", "arbiter.yaml"), "-r", "__ns:=/fr3"], name="arbiter")
+    reader = Node("param_reader", context=ros_context)
+    ros_spin(reader)
+    expected = read_ros_params(CONFIG / "arbiter.yaml", FQN)
+    names = [*sorted(n for n in expected if n.startswith("safety.")), "latch_faults", "pose_timeout_s"]
+    assert expected["safety.max_translation_m"] == 0.03    # not the code default (0.05): the file applies
+    response = call(reader, GetParameters, f"{FQN}/get_parameters", GetParameters.Request(names=names), wait_until)
+    got = {n: parameter_value_to_python(v) for n, v in zip(names, response.values, strict=True)}
+    got = {n: list(v) if not isinstance(v, bool | int | float | str) else v for n, v in got.items()}
+    assert got == {n: expected[n] for n in names}
+    described = call(reader, DescribeParameters, f"{FQN}/describe_parameters",
+                     DescribeParameters.Request(names=["safety.max_translation_m", "watchdog_rate_hz"]), wait_until)
+    step, rate = described.descriptors
+    assert step.description and (step.floating_point_range[0].from_value, step.floating_point_range[0].to_value) \
+        == (0.0, 0.05)
+    assert rate.floating_point_range[0].to_value == 1000.0
+    assert arbiter.alive(), arbiter.errors()
+
+
+SAFETY_BLOCK = ARBITER_YAML[ARBITER_YAML.index("    safety:"):]
+BAD_FILES = {
+    "misspelled_key": (ARBITER_YAML.replace("max_rotation_rad:", "max_rotaton_rad:"),
+                       r"{file}: unknown parameter 'safety.max_rotaton_rad' in section '/\*\*/intervention_arbiter' "
+                       r".*did you mean 'safety.max_rotation_rad'\?"),
+    "wrong_section": (ARBITER_YAML.replace("/**/intervention_arbiter:", "/**/intervention_arbitr:"),
+                      r"{file}: section '/\*\*/intervention_arbitr' matches no node of this process "
+                      r"\(/fr3/intervention_arbiter\); did you mean '/\*\*/intervention_arbiter'\?"),
+    "out_of_range": (re.sub(r"max_translation_m: 0\.03", "max_translation_m: 3.0", ARBITER_YAML),
+                     r"{file}: parameter 'safety.max_translation_m' = 3.0 is outside its range \(0, 0.05\]"),
+    "no_safety_block": (ARBITER_YAML.replace(SAFETY_BLOCK, ""),
+                        r"node '/fr3/intervention_arbiter': the 'safety' parameters must be given explicitly"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_arbiter_refuses_a_bad_parameter_file(case, tmp_path, node_process, wait_until):
+    text, pattern = BAD_FILES[case]
+    assert text != ARBITER_YAML
+    bad = tmp_path / f"{case}.yaml"
+    bad.write_text(text)
+    proc = node_process([*node_cmd("intervention_arbiter", str(bad)), "-r", "__ns:=/fr3"], name=case)
+    wait_until(lambda: not proc.alive(), 30, "the arbiter to refuse")
+    log = proc.output() + proc.errors()
+    assert proc.popen.returncode == 2, log
+    line = next((ln for ln in log.splitlines() if "[FATAL]" in ln), "")
+    assert re.search(r"\[fr3\.intervention_arbiter\]: refusing to start: " + pattern.format(file=re.escape(str(bad))),
+                     line), log
+    assert "Traceback" not in log
+
+
+def test_in_process_overrides_count_as_given_and_unknown_ones_are_refused(ros_context):
+    from imgen_ros.nodes.intervention_arbiter import InterventionArbiter
+
+    sim = read_ros_params(CONFIG / "arbiter_sim.yaml", "intervention_arbiter")
+    overrides = [Parameter(n, value=v) for n, v in sim.items() if n.startswith("safety.")]
+    node = InterventionArbiter(context=ros_context, parameter_overrides=overrides)
+    assert node.config.safety.workspace_min[2] == -0.02
+    node.destroy_node()
+    with pytest.raises(ConfigError, match=r"unknown parameter 'safety.max_jerk' in its parameter_overrides"):
+        InterventionArbiter(context=ros_context,
+                            parameter_overrides=[*overrides, Parameter("safety.max_jerk", value=1.0)])
+    with pytest.raises(ConfigError, match=r"the 'safety' parameters must be given explicitly .*safety.workspace_max"):
+        InterventionArbiter(context=ros_context, parameter_overrides=overrides[:1])
