@@ -281,6 +281,25 @@ def bag_custom_data(path: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in custom.items()}
 
 
+def bag_typestore(connections: Iterable[Any]):
+    """The types to decode a bag with: imgen_msgs as the bag's own message definitions describe them
+    (a bag recorded before a message gained a field still decodes), the installed ones otherwise."""
+    own: dict[str, Any] = {}
+    for conn in connections:
+        msgdef = getattr(conn, "msgdef", None)
+        if conn.msgtype.startswith("imgen_msgs/") and msgdef is not None and getattr(msgdef, "data", ""):
+            own.update({name: t for name, t in get_types_from_msg(msgdef.data, conn.msgtype).items()
+                        if name.startswith("imgen_msgs/")})
+    if not own:
+        return typestore()
+    store = get_typestore(Stores.ROS2_KILTED)
+    installed = typestore()
+    store.register({name: installed.fielddefs[name] for name in installed.fielddefs
+                    if name.startswith("imgen_msgs/") and name not in own})
+    store.register(own)
+    return store
+
+
 def read_bag(path: str | Path, wanted: Iterable[str] | None = None) -> dict[str, list[tuple[int, Any]]]:
     """topic -> [(receive time ns, deserialized message)] in time order (rosbags message classes).
 
@@ -289,10 +308,10 @@ def read_bag(path: str | Path, wanted: Iterable[str] | None = None) -> dict[str,
     """
     path = Path(path)
     check_bag_files(path)
-    store = typestore()
     out: dict[str, list[tuple[int, Any]]] = {}
     try:
         with Reader(path) as reader:
+            store = bag_typestore(reader.connections)
             conns = [c for c in reader.connections if wanted is None or c.topic in set(wanted)]
             for conn, timestamp, raw in reader.messages(connections=conns):
                 out.setdefault(conn.topic, []).append((timestamp, store.deserialize_cdr(raw, conn.msgtype)))
