@@ -212,3 +212,18 @@ def test_hold_keeps_gripper_closed_after_a_grasp():
     out = arb.update(t)
     assert arb.mode == Mode.HOLD
     assert out.command.gripper == pytest.approx(1.0)
+
+
+def test_changed_commands_are_counted_per_episode_refused_ones_are_not():
+    arb, t = running()
+    assert arb.clipped == 0      # the in-limit commands of running() passed unchanged
+    t += DT
+    arb.on_robot_state(TCP, t)
+    arb.on_policy_command(DeltaCommand(np.array([0.2, 0, 0]), np.zeros(3), -1.0, Source.POLICY, t), t)
+    arb.on_policy_command(DeltaCommand(np.zeros(3), np.array([0, 0, 2.0]), -1.0, Source.POLICY, t), t)
+    assert (arb.clipped, arb.last_clip) == (2, ("rotation_step",))
+    arb.on_policy_command(DeltaCommand(np.array([np.nan, 0, 0]), np.zeros(3), -1.0, Source.POLICY, t), t)
+    arb.on_policy_command(policy_cmd(t), t)
+    assert arb.clipped == 2      # a refused (held) command and an in-limit one are not clips
+    arb.start_episode(t + DT)
+    assert (arb.clipped, arb.clipped_total) == (0, 2)

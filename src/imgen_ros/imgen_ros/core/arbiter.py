@@ -133,6 +133,9 @@ class Arbiter:
         self._tcp: NDArray[np.float64] | None = None
         self._tcp_time: float | None = None
         self.last_violations: tuple[str, ...] = ()
+        self.clipped = 0          # commands of the current episode the safety filter changed
+        self.clipped_total = 0    # ... since the arbiter started
+        self.last_clip: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ episodes and operator
     def start_episode(self, now: float, task: str = "") -> Output:
@@ -143,6 +146,7 @@ class Arbiter:
         self.episode_active = True
         self.task = task or self.config.task
         self.step = 0
+        self.clipped = 0
         self.safety.last_gripper = -1.0   # episodes start with the gripper open (as the policy assumes)
         self._forced_human = False
         self._operator_hold = None
@@ -281,6 +285,10 @@ class Arbiter:
     def _filtered(self, command: DeltaCommand, now: float) -> DeltaCommand:
         result = self.safety.filter(command, self._tcp, now, self._tcp_time)
         self.last_violations = result.violations
+        if result.violations and not result.hold:   # a command that was changed, not refused
+            self.clipped += 1
+            self.clipped_total += 1
+            self.last_clip = result.violations
         return self._count(result.command)
 
     def _hold_command(self, now: float) -> DeltaCommand:

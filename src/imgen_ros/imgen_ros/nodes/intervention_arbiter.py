@@ -136,6 +136,7 @@ class InterventionArbiter(Node):
             msg.header.stamp = _stamp(now_s(self))
             msg.header.frame_id = topics.BASE_FRAME
             msg.mode, msg.episode_id, msg.step, msg.reason = int(a.mode), a.episode_id, a.step, a.reason
+            msg.clipped_commands, msg.last_clip = a.clipped, ",".join(a.last_clip)
             self.state_pub.publish(msg)
 
 
