@@ -2,8 +2,8 @@
 
 All names are relative, so one graph runs per robot namespace (e.g. ``/fr3``). Frames follow
 REP-103/105: commands, robot state and object poses are in the base frame ``fr3_link0``; depth
-images in ``camera_depth_optical_frame``. ``imgen_ros.nodes._ros`` turns the QoS classes into
-rclpy profiles:
+images in ``camera_depth_optical_frame``. ``imgen_ros.core.qos`` describes the profile of each QoS
+class (``imgen_ros.nodes._ros`` turns them into rclpy profiles, the recorder stores them in bags):
 
 - ``STATE``: best effort, keep last 5, volatile. Periodic measurements where only the newest
   matters (robot state, pose estimates, loop timing); a best-effort subscriber also matches a
@@ -14,6 +14,9 @@ rclpy profiles:
 - ``LATCHED``: reliable, transient local, keep last 1 (control state: a late joiner learns the mode).
 - ``EVENTS``: reliable, transient local, keep last 100 (episode events: a late recorder still sees
   the START of the running episode).
+- ``VIEW``: reliable, keep last 5, volatile. Standard-type mirrors for viewers (RViz, Foxglove,
+  robot_state_publisher): a reliable publisher matches reliable (RViz's default) and best-effort
+  subscribers alike.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ OBJECT_REVEALED = "object_pose/revealed"    # imgen_msgs/ObjectPoseEstimate, the
                                             # contact revealed the object: full = true pose, partial = cue position)
 CONTROL_STATE = "control_state"             # imgen_msgs/ControlState
 EPISODE_EVENTS = "episode_events"           # imgen_msgs/EpisodeEvent
+# standard-type mirrors for viewers (fr3_link0), recorded so a bag shows the episode in 3D
+JOINT_STATES = "joint_states"                           # sensor_msgs/JointState (fr3_joint1..7, fingers)
+TCP_POSE = "tcp_pose"                                   # geometry_msgs/PoseStamped
+BELIEVED_POSE = "object_pose/believed_pose"             # geometry_msgs/PoseStamped, the believed cube pose
+TRUE_POSE = "object_pose/true_pose"                     # geometry_msgs/PoseStamped, simulator ground truth only
+MARKERS = "viz/markers"                                 # visualization_msgs/MarkerArray
 # realsense-ros 4.x names (camera namespace "camera", camera name "camera").
 DEPTH_IMAGE = "camera/camera/depth/image_rect_raw"    # sensor_msgs/Image 16UC1 [mm]
 DEPTH_INFO = "camera/camera/depth/camera_info"        # sensor_msgs/CameraInfo
@@ -52,6 +61,11 @@ QOS_CLASSES: dict[str, str] = {
     OBJECT_REVEALED: "STATE",
     CONTROL_STATE: "LATCHED",
     EPISODE_EVENTS: "EVENTS",
+    JOINT_STATES: "VIEW",
+    TCP_POSE: "VIEW",
+    BELIEVED_POSE: "VIEW",
+    TRUE_POSE: "VIEW",
+    MARKERS: "VIEW",
     DEPTH_IMAGE: "SENSOR",
     DEPTH_INFO: "SENSOR",
 }

@@ -9,6 +9,9 @@ is therefore a valid multi-file rosbag2 bag holding everything but the open chun
 at most the last ``chunk_s`` seconds (documented bound). ``repair_bag`` (run by the recorder on
 start-up) deletes such a half-written chunk and reports what was lost; ``custom_data`` records
 ``imgen_complete`` ("true" only after the episode's terminal event) and the episode's outcome.
+Each topic carries the QoS its publishers offered (``offered_qos_profiles`` in ``metadata.yaml`` and
+in the MCAP channel, as rosbag2 writes them; see ``core.qos``), so ``ros2 bag play`` re-offers
+transient local where the graph used it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,18 @@ from typing import Any
 
 import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.metadata import dump_qos_v9, parse_qos
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from imgen_ros.core import topics
+from imgen_ros.core.qos import QosProfile, from_rosbag2, to_rosbag2
 
 IMGEN_MSGS = ("DeltaPoseCommand", "ControlState", "ObjectPoseEstimate", "EpisodeEvent", "LoopTiming", "RobotState",
               "PoseError")
 
-# What the recorder records by default: topic -> ROS 2 message type.
+# What the recorder records: graph topic (core.topics, with its QoS class) -> ROS 2 message type.
+# Add an entry to record a new topic; the recorder skips (with a warning) a topic whose message
+# package is not installed, so the viewer mirrors are recorded wherever their publishers can run.
 RECORDED_TOPICS: dict[str, str] = {
     topics.ROBOT_COMMAND: "imgen_msgs/msg/DeltaPoseCommand",
     topics.POLICY_COMMAND: "imgen_msgs/msg/DeltaPoseCommand",
@@ -43,6 +50,11 @@ RECORDED_TOPICS: dict[str, str] = {
     topics.OBJECT_REVEALED: "imgen_msgs/msg/ObjectPoseEstimate",
     topics.POLICY_TIMING: "imgen_msgs/msg/LoopTiming",
     topics.POSE_ERROR: "imgen_msgs/msg/PoseError",
+    topics.JOINT_STATES: "sensor_msgs/msg/JointState",
+    topics.TCP_POSE: "geometry_msgs/msg/PoseStamped",
+    topics.BELIEVED_POSE: "geometry_msgs/msg/PoseStamped",
+    topics.TRUE_POSE: "geometry_msgs/msg/PoseStamped",
+    topics.MARKERS: "visualization_msgs/msg/MarkerArray",
 }
 META = "metadata.yaml"
 CHUNK_PREFIX = ".chunk_"
@@ -113,16 +125,34 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def rosbags_qos(profile: QosProfile | None) -> list[Any]:
+    """``offered_qos_profiles`` for rosbags' writer (one profile, or none)."""
+    return parse_qos([to_rosbag2(profile)]) if profile is not None else []
+
+
+def offered_qos(connection: Any) -> list[QosProfile]:
+    """The offered QoS profiles rosbags read for a connection (from metadata.yaml or the MCAP channel)."""
+    ext = getattr(connection, "ext", None)
+    return [from_rosbag2(entry) for entry in dump_qos_v9(list(getattr(ext, "offered_qos_profiles", None) or []))]
+
+
 class EpisodeBagWriter:
     """Write one episode bag in closed chunks (see the module docstring)."""
 
     def __init__(self, path: str | Path, topic_types: Mapping[str, str], custom_data: Mapping[str, str] | None = None,
-                 chunk_messages_max: int = 100_000) -> None:
+                 chunk_messages_max: int = 100_000, topic_qos: Mapping[str, QosProfile] | None = None) -> None:
+        """``topic_types``: stored topic name -> message type; ``topic_qos``: stored name -> the profile its
+        publishers offer (stored as ``offered_qos_profiles``; a topic without one gets none, as rosbag2
+        stores for a topic it saw no publisher of)."""
         self.path = Path(path)
+        unknown = sorted(set(topic_qos or {}) - set(topic_types))
+        if unknown:
+            raise KeyError(f"QoS given for topics that are not recorded: {unknown}")
         if self.path.exists():
             raise FileExistsError(f"bag {self.path} already exists")
         self.path.mkdir(parents=True)
         self.topic_types = dict(topic_types)
+        self.topic_qos = dict(topic_qos or {})
         self.custom_data: dict[str, str] = {"imgen_complete": "false", **(custom_data or {})}
         self.chunk_messages_max = chunk_messages_max
         self._chunks: list[dict[str, Any]] = []
@@ -138,7 +168,8 @@ class EpisodeBagWriter:
         self._writer = Writer(self._chunk_dir, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         store = typestore()
-        self._connections = {t: self._writer.add_connection(t, msgtype, typestore=store)
+        self._connections = {t: self._writer.add_connection(t, msgtype, typestore=store,
+                                                            offered_qos_profiles=rosbags_qos(self.topic_qos.get(t)))
                              for t, msgtype in self.topic_types.items()}
 
     def write(self, topic: str, timestamp_ns: int, data: bytes) -> None:
@@ -317,4 +348,33 @@ def read_bag(path: str | Path, wanted: Iterable[str] | None = None) -> dict[str,
                 out.setdefault(conn.topic, []).append((timestamp, store.deserialize_cdr(raw, conn.msgtype)))
     except Exception as exc:  # rosbags raises ReaderError, but also struct/type/key errors on corrupt bytes
         raise BagError(f"bag {path}: unreadable ({type(exc).__name__}: {_one_line(exc)})") from exc
+    return out
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    """One recorded topic as the bag's metadata lists it."""
+
+    name: str
+    type: str
+    message_count: int
+    offered_qos: tuple[QosProfile, ...]
+
+
+def bag_topics(path: str | Path) -> list[BagTopic]:
+    """The topics in a bag's ``metadata.yaml`` with their message counts and offered QoS profiles
+    (metadata version 9 lists, or the older serialized-YAML strings); BagError if malformed."""
+    info = bag_info(path)
+    out: list[BagTopic] = []
+    try:
+        for entry in info.get("topics_with_message_count") or []:
+            meta = entry["topic_metadata"]
+            offered = meta.get("offered_qos_profiles") or []
+            if isinstance(offered, str):
+                offered = yaml.safe_load(offered) or []
+            out.append(BagTopic(str(meta["name"]), str(meta["type"]), int(entry["message_count"]),
+                                tuple(from_rosbag2(q) for q in offered)))
+    except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise BagError(f"bag {path}: file {META} has a malformed topic entry "
+                       f"({type(exc).__name__}: {_one_line(exc)})") from exc
     return out

@@ -19,18 +19,20 @@ from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
+    LivelinessPolicy,
     QoSProfile,
     ReliabilityPolicy,
-    qos_profile_sensor_data,
 )
 
 from imgen_msgs.msg import DeltaPoseCommand
+from imgen_ros.core import qos as qos_profiles
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.params import (
@@ -51,17 +53,20 @@ from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
 
 T = TypeVar("T")
 
-_PROFILES = {
-    "STATE": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT,
-                        durability=DurabilityPolicy.VOLATILE),
-    "SENSOR": qos_profile_sensor_data,
-    "COMMAND": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.VOLATILE),
-    "LATCHED": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL),
-    "EVENTS": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL),
-}
+def rclpy_qos(profile: qos_profiles.QosProfile) -> QoSProfile:
+    """The rclpy QoSProfile of a ROS-free description (core.qos); unset durations stay rclpy's default."""
+    durations = {name: Duration(nanoseconds=ns) for name, ns in (("deadline", profile.deadline_ns),
+                                                                 ("lifespan", profile.lifespan_ns),
+                                                                 ("liveliness_lease_duration",
+                                                                  profile.liveliness_lease_ns)) if ns is not None}
+    return QoSProfile(history=HistoryPolicy[profile.history.upper()], depth=profile.depth,
+                      reliability=ReliabilityPolicy[profile.reliability.upper()],
+                      durability=DurabilityPolicy[profile.durability.upper()],
+                      liveliness=LivelinessPolicy[profile.liveliness.upper()],
+                      avoid_ros_namespace_conventions=profile.avoid_ros_namespace_conventions, **durations)
+
+
+_PROFILES = {name: rclpy_qos(profile) for name, profile in qos_profiles.PROFILES.items()}
 
 
 def qos(topic: str) -> QoSProfile:

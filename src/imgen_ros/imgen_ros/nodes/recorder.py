@@ -6,15 +6,20 @@ the newest message of every state topic seen before (so step 0 has an observatio
 its SUCCESS/FAILURE/ABORT. Messages are stored as received (CDR bytes, receive time), so nothing
 is converted on the hot path. Loss bound when the recorder is killed (SIGKILL included): the open
 chunk, at most ``chunk_s`` seconds (default 1 s); on start-up every bag in ``record_dir`` is
-repaired (half-written chunk removed, the bag stays a valid rosbag2 marked incomplete). Subscribes
-with each topic's QoS class (best-effort state streams match reliable publishers too).
+repaired (half-written chunk removed, the bag stays a valid rosbag2 marked incomplete).
+
+Subscribes with each topic's QoS class (best-effort state streams match reliable publishers too)
+with a reader history of at least ``RECORD_DEPTH`` (a busy moment, e.g. closing a chunk, must not
+overwrite unread samples of a fast stream), and stores the class's profile as the topic's offered
+QoS, so ``ros2 bag play`` re-offers transient local where the graph used it (core.qos). Topics of
+``data.bag.RECORDED_TOPICS`` whose message package is not installed are skipped with one warning.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rclpy.node import Node
@@ -23,12 +28,21 @@ from rclpy.serialization import deserialize_message
 from imgen_ros.core import topics
 from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
 from imgen_ros.core.params import check_fields, param
+from imgen_ros.core.qos import QosProfile, profile_of
 from imgen_ros.data.bag import RECORDED_TOPICS, EpisodeBagWriter, repair_bag
-from imgen_ros.nodes._ros import declare_config, message_class, qos, run
+from imgen_ros.nodes._ros import declare_config, message_class, rclpy_qos, run
 
 LATCH_ON_START = (topics.ROBOT_STATE, topics.OBJECT_POSE, topics.OBJECT_POSE_TRUE, topics.OBJECT_REVEALED,
-                  topics.CONTROL_STATE, topics.TELEOP_ENGAGED)
+                  topics.CONTROL_STATE, topics.TELEOP_ENGAGED, topics.POSE_ERROR, topics.JOINT_STATES,
+                  topics.TCP_POSE, topics.BELIEVED_POSE, topics.TRUE_POSE)
 OUTCOMES = {1: "SUCCESS", 2: "FAILURE", 3: "ABORT"}
+RECORD_DEPTH = 200   # reader history per topic: > 2 s of the fastest stream (robot state, 50-100 Hz)
+
+
+def record_profile(topic: str) -> QosProfile:
+    """The recorder's subscription profile: the topic's class with a deep reader history."""
+    profile = profile_of(topic)
+    return replace(profile, depth=max(profile.depth, RECORD_DEPTH))
 
 
 @dataclass(frozen=True)
@@ -63,11 +77,20 @@ class Recorder(Node):
         self.episode_id: int | None = None
         self.last: dict[str, tuple[int, bytes]] = {}
         self.names: dict[str, str] = {}     # relative topic -> resolved name (stored in the bag)
+        self.types: dict[str, str] = {}     # relative topic -> message type, of the topics recorded
         self.event_type = message_class(RECORDED_TOPICS[topics.EPISODE_EVENTS])
+        missing = []
         for topic, type_name in RECORDED_TOPICS.items():
-            sub = self.create_subscription(message_class(type_name), topic,
-                                           lambda data, t=topic: self._on_message(t, data), qos(topic), raw=True)
-            self.names[topic] = sub.topic_name
+            try:
+                msg_class = message_class(type_name)
+            except (ImportError, AttributeError):
+                missing.append(f"{topic} ({type_name})")
+                continue
+            sub = self.create_subscription(msg_class, topic, lambda data, t=topic: self._on_message(t, data),
+                                           rclpy_qos(record_profile(topic)), raw=True)
+            self.names[topic], self.types[topic] = sub.topic_name, type_name
+        if missing:
+            self.get_logger().warning(f"not recording {', '.join(missing)}: message package not installed")
         self.create_timer(cfg.chunk_s, self._flush)
         self.get_logger().info(f"recording episodes to {self.root} (chunks of {cfg.chunk_s} s)")
 
@@ -99,8 +122,9 @@ class Recorder(Node):
         name = f"{cfg.prefix}_{event.episode_id:04d}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         custom = {"imgen_task": event.task or cfg.task, "imgen_episode_id": str(event.episode_id),
                   "imgen_noise": cfg.noise, "imgen_observability": cfg.observability, "imgen_robot": cfg.robot}
-        types = {self.names[t]: ty for t, ty in RECORDED_TOPICS.items()}
-        self.bag = EpisodeBagWriter(self.root / name, types, custom)
+        types = {self.names[t]: ty for t, ty in self.types.items()}
+        offered = {self.names[t]: profile_of(t) for t in self.types}
+        self.bag = EpisodeBagWriter(self.root / name, types, custom, topic_qos=offered)
         self.episode_id = event.episode_id
         for topic, (t, data) in self.last.items():
             self.bag.write(self.names[topic], min(t, stamp - 1), data)

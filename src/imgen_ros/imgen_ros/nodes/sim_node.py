@@ -6,12 +6,17 @@ next observation already shows its effect whatever the phase between the policy'
 node; with no command for 1.5 periods it steps holding (physics time keeps going). It publishes ``robot_state``
 (50 Hz), the believed cube pose on ``object_pose`` (30 Hz; the estimator's stand-in, turn off with
 ``publish_observed_pose: false`` when cube_pose_estimator runs on the depth stream), the ground
-truth on ``object_pose/true``, the observability channel on ``object_pose/revealed`` and, with
+truth on ``object_pose/true``, the observability channel on ``object_pose/revealed`` (the world's
+contact detector on the simulated FR3 wrench; ``publish_revealed: false`` leaves the topic to the
+contact_detector node) and ``robot_state.external_wrench`` (sim.wrench's estimate), and, with
 ``depth_rate_hz`` > 0, the simulated D415 depth image + camera_info on realsense-ros' topics.
 ``sim/reset`` (StartEpisode: task, seed) samples a new scene; on success or at the horizon it ends
 the running episode through the arbiter's ``stop_episode``; ``auto_episodes`` > 0 runs that many
 episodes back to back (reset, start, wait for the end). Runtime parameters ``fault.*`` inject
-faults for tests (NaN pose, frozen pose/camera/robot state). With ``simulated_human: true`` the
+faults for tests (NaN pose, frozen pose/camera/robot state). Perturbations for ``imgen rehearse``
+(default off): ``depth_noise_scale`` multiplies the D415's axial depth noise, ``push_step`` > 0 pushes
+the cube ``push_distance_m`` sideways at that step of every episode (rehearsal.perturbations). With
+``simulated_human: true`` the
 process also runs the simulated human teleop (nodes.sim_human_teleop) on the same world, and with
 ``serve_generation: true`` the GenerateInterventions action server (nodes.generation_server; the
 launch files run it as a process of its own: composed here it needs a multi-threaded executor,
@@ -33,49 +38,62 @@ from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent, ObjectPoseEstimate, R
 from imgen_msgs.srv import StartEpisode, StopEpisode
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
+from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
+from imgen_ros.core.params import check_fields, param, param_table
 from imgen_ros.core.pose import make_pose, pose_from_pos_quat
 from imgen_ros.graph.sim_world import DepthRenderThread, gripper_qpos, make_world, revealed_estimate
 from imgen_ros.nodes._ros import command_from_msg, declare_config, pose_to_msg, qos, run
+from imgen_ros.nodes.generation_server import GenerationServerConfig
+from imgen_ros.nodes.sim_human_teleop import SimHumanTeleopConfig
+from imgen_ros.rehearsal.perturbations import push_body, push_offset
 from imgen_ros.robot.sim import SimDriver
+from imgen_ros.sim.cameras import D415Config, DepthNoiseConfig
 
 FAULTS = ("nan_pose", "freeze_pose", "freeze_camera", "freeze_robot_state")
+# The nodes this process may host besides sim_node (make_nodes) and their parameters.
+HOSTED_NODES = {"sim_human_teleop": tuple(param_table(SimHumanTeleopConfig)),
+                "generation_server": tuple(param_table(GenerationServerConfig))}
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
 
 
 @dataclass(frozen=True)
 class SimNodeConfig:
-    task: str = "block_grasp"
-    noise: str = "off"
-    observability: str = "full"
-    seed: int = 0
-    step_rate_hz: float = 20.0
-    state_rate_hz: float = 50.0
-    pose_rate_hz: float = 30.0
-    depth_rate_hz: float = 0.0
-    publish_observed_pose: bool = True
-    hold_after_s: float = 0.075
-    end_episodes: bool = True
-    auto_episodes: int = 0
-    episode_gap_s: float = 1.0
-    simulated_human: bool = False
-    serve_generation: bool = False
+    task: str = param("block_grasp", "simulated task")
+    noise: str = param("off", "pose-corruption mode of the task (on: the believed cube pose is corrupted)")
+    observability: str = param("full", "observability channel", choices=OBSERVABILITY_CHANNEL_DIMS)
+    seed: int = param(0, "scene seed of the first episode", "[0, 2147483647]")
+    step_rate_hz: float = param(20.0, "holding-step timer rate [Hz]", "[1, 200]")
+    state_rate_hz: float = param(50.0, "robot_state publication rate [Hz]", "[1, 1000]")
+    pose_rate_hz: float = param(30.0, "object pose publication rate [Hz]", "[1, 200]")
+    depth_rate_hz: float = param(0.0, "simulated D415 depth rate (0: off) [Hz]", "[0, 90]")
+    publish_observed_pose: bool = param(True, "publish the believed cube pose (off when cube_pose_estimator runs)")
+    publish_revealed: bool = param(True, "publish the simulator's observability channel on object_pose/revealed "
+                                   "(off when the contact_detector node serves it from robot_state)")
+    hold_after_s: float = param(0.075, "no command for this long: one holding step [s]", "(0, 1)")
+    end_episodes: bool = param(True, "end the running episode on success or at the horizon")
+    auto_episodes: int = param(0, "> 0: run this many episodes back to back", "[0, 1000000]")
+    episode_gap_s: float = param(1.0, "pause between automatic episodes [s]", "(0, 60]")
+    simulated_human: bool = param(False, "also run the simulated human teleop in this process")
+    serve_generation: bool = param(False, "also serve GenerateInterventions in this process")
+    depth_noise_scale: float = param(1.0, "simulated D415 axial depth noise sigma x this (rehearsal: 2)", "[0, 10]")
+    push_step: int = param(0, "> 0: at this control step of every episode push the task's first object "
+                           "push_distance_m sideways, direction from the scene seed (rehearsal)", "[0, 100000]")
+    push_distance_m: float = param(0.03, "length of that push [m]", "[0, 0.2]")
 
     def __post_init__(self) -> None:
-        for name in ("step_rate_hz", "state_rate_hz", "pose_rate_hz", "hold_after_s", "episode_gap_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"sim_node: {name} must be > 0, got {getattr(self, name)}")
-        if self.depth_rate_hz < 0 or self.auto_episodes < 0:
-            raise ValueError("sim_node: depth_rate_hz and auto_episodes must be >= 0")
+        check_fields(self)
 
 
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_node", **kwargs)
-        self.config = cfg = declare_config(self, SimNodeConfig, {f"fault.{f}": False for f in FAULTS})
+        self.config = cfg = declare_config(self, SimNodeConfig, {f"fault.{f}": False for f in FAULTS},
+                                           process_nodes=HOSTED_NODES)
         self.faults = dict.fromkeys(FAULTS, False)
         self.add_on_set_parameters_callback(self._on_parameters)
-        self.env = make_world(cfg.task, cfg.noise, cfg.observability, cfg.depth_rate_hz > 0)
-        self.camera = DepthRenderThread(self.env.model, self._publish_frame) if cfg.depth_rate_hz > 0 else None
+        d415 = D415Config(noise=DepthNoiseConfig().scaled(cfg.depth_noise_scale))
+        self.env = make_world(cfg.task, cfg.noise, cfg.observability, cfg.depth_rate_hz > 0, d415)
+        self.camera = DepthRenderThread(self.env.model, self._publish_frame, d415) if cfg.depth_rate_hz > 0 else None
         self.driver = SimDriver(self.env)
         self.driver.start()
         self.driver.reset(cfg.seed)
@@ -93,8 +111,8 @@ class SimNode(Node):
         self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
         self.pose_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE, qos(topics.OBJECT_POSE))
         self.true_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE_TRUE, qos(topics.OBJECT_POSE_TRUE))
-        self.revealed_pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_REVEALED,
-                                                  qos(topics.OBJECT_REVEALED))
+        self.revealed_pub = (self.create_publisher(ObjectPoseEstimate, topics.OBJECT_REVEALED,
+                                                   qos(topics.OBJECT_REVEALED)) if cfg.publish_revealed else None)
         self.depth_pub = self.create_publisher(Image, topics.DEPTH_IMAGE, qos(topics.DEPTH_IMAGE))
         self.info_pub = self.create_publisher(CameraInfo, topics.DEPTH_INFO, qos(topics.DEPTH_INFO))
         self.create_subscription(DeltaPoseCommand, topics.ROBOT_COMMAND, self._on_command, qos(topics.ROBOT_COMMAND),
@@ -147,12 +165,21 @@ class SimNode(Node):
         self.last_result = info
         if self.episode_active:
             self.episode_steps += 1
+            if self.episode_steps == self.config.push_step:
+                self._push()
             if info.get("success") and not self.ending:
                 self._end_episode(EpisodeEvent.EVENT_SUCCESS, "task_success")
             elif self.episode_steps >= self.env.horizon and not self.ending:
                 self._end_episode(EpisodeEvent.EVENT_FAILURE, "horizon")
         self._publish_state()
         self._auto_tick(self.last_step_t)
+
+    def _push(self) -> None:
+        body = self.env.task.object_names[0]
+        offset = push_body(self.env, body, push_offset(self.env.seed, self.config.push_distance_m))
+        self.get_logger().info(f"episode {self.episode_id} step {self.episode_steps}: pushed {body} by "
+                               f"{np.round(offset, 4).tolist()} m" + ("" if offset.any() else " (refused: the "
+                                                                     "fingers are there)"))
 
     def _end_episode(self, outcome: int, reason: str) -> None:
         if not self.config.end_episodes:
@@ -213,6 +240,7 @@ class SimNode(Node):
         msg.tcp_pose = pose_to_msg(state.tcp_pose)
         msg.gripper_qpos = [float(v) for v in gripper_qpos(self.env)]
         msg.gripper_width = float(state.gripper_width)
+        msg.external_wrench = [float(v) for v in state.external_wrench]
         self.state_pub.publish(msg)
 
     def _estimate(self, name: str, pose, valid: bool = True, status: str = "ok") -> ObjectPoseEstimate:
@@ -231,6 +259,8 @@ class SimNode(Node):
                 if self.faults["nan_pose"]:
                     msg.pose.position.x = float("nan")
                 self.pose_pub.publish(msg)
+        if not self.config.publish_revealed:
+            return
         revealed = revealed_estimate(self.env)
         name = self.env.task.object_names[0]
         if revealed is None:

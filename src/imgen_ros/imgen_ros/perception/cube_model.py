@@ -6,11 +6,12 @@ canonical member (closest to a reference rotation) and errors are measured modul
 
 from __future__ import annotations
 
-import itertools
-from functools import lru_cache
-
 import numpy as np
 from numpy.typing import NDArray
+
+from imgen_ros.core.symmetry import closest_cube_rotation, cube_symmetries, rotation_angles
+
+__all__ = ["closest_symmetric_rotation", "cube_surface_points", "cube_symmetries", "symmetric_rotation_error"]
 
 
 def cube_surface_points(size_m: float, spacing_m: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -37,31 +38,11 @@ def cube_surface_points(size_m: float, spacing_m: float) -> tuple[NDArray[np.flo
     return np.concatenate(points), np.concatenate(normals)
 
 
-@lru_cache(maxsize=1)
-def cube_symmetries() -> NDArray[np.float64]:
-    """The 24 proper rotations (24, 3, 3) mapping a cube onto itself (signed permutation matrices, det +1)."""
-    mats = []
-    for perm in itertools.permutations(range(3)):
-        for signs in itertools.product((-1.0, 1.0), repeat=3):
-            m = np.zeros((3, 3))
-            for row, (col, s) in enumerate(zip(perm, signs, strict=True)):
-                m[row, col] = s
-            if np.linalg.det(m) > 0:
-                mats.append(m)
-    return np.stack(mats)
-
-
-def _angles(rotations: NDArray[np.float64]) -> NDArray[np.float64]:
-    traces = np.trace(rotations, axis1=-2, axis2=-1)
-    return np.arccos(np.clip((traces - 1.0) / 2.0, -1.0, 1.0))
-
-
 def closest_symmetric_rotation(rotation: NDArray[np.float64], reference: NDArray[np.float64]) -> NDArray[np.float64]:
     """The member ``rotation @ S`` of the cube's symmetry class closest to ``reference``."""
-    candidates = rotation[None] @ cube_symmetries()
-    return candidates[int(np.argmin(_angles(np.swapaxes(candidates, -1, -2) @ reference[None])))]
+    return closest_cube_rotation(rotation, reference)
 
 
 def symmetric_rotation_error(estimate: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
     """Rotation angle (rad) between two cube orientations, modulo the cube's symmetries."""
-    return float(np.min(_angles(truth.T[None] @ estimate[None] @ cube_symmetries())))
+    return float(np.min(rotation_angles(truth.T[None] @ estimate[None] @ cube_symmetries())))

@@ -10,7 +10,8 @@ Pipeline (all in the robot base frame ``fr3_link0``):
 4. point-to-plane ICP against the cube surface model from a few yaw seeds, keep the best fit;
 5. reject bad fits (low fitness, high RMSE, non-finite pose, centre outside the workspace) and
    single-frame jumps (``temporal``). Orientation is reported as the member of the cube's symmetry
-   class closest to the base frame's axes (z up, yaw in [-45, 45] deg for a resting cube).
+   class closest to the base frame's axes (z up, yaw in [-45, 45] deg for a resting cube):
+   ``core.symmetry.canonical_cube_rotation``, the rule the simulator's observed poses follow too.
 
 Every rejection carries a specific ``Reason`` and a human-readable detail.
 """
@@ -28,7 +29,8 @@ import open3d as o3d
 from numpy.typing import NDArray
 
 from imgen_ros.core.pose import Pose, make_pose, pos_quat_from_pose, pose_from_pos_quat, yaw_matrix
-from imgen_ros.perception.cube_model import closest_symmetric_rotation, cube_surface_points
+from imgen_ros.core.symmetry import canonical_cube_rotation
+from imgen_ros.perception.cube_model import cube_surface_points
 from imgen_ros.perception.depth import depth_to_points, transform_points, valid_depth_mask
 from imgen_ros.perception.icp import ModelIcp
 from imgen_ros.perception.intrinsics import CameraInfoError, PinholeIntrinsics
@@ -41,6 +43,7 @@ class Reason(StrEnum):
     OK = "ok"
     CAMERA_INFO_INVALID = "camera_info_invalid"     # unusable intrinsics (fx <= 0, NaN, wrong K)
     CAMERA_INFO_MISMATCH = "camera_info_mismatch"   # camera_info size differs from the image
+    FRAME_MISMATCH = "frame_mismatch"               # depth image not in the calibrated camera frame
     NONFINITE_DEPTH = "nonfinite_depth"             # too many NaN/Inf pixels: the image is corrupt
     NO_VALID_DEPTH = "no_valid_depth"               # no pixel within the depth range
     EMPTY_CROP = "empty_crop"                       # nothing inside the workspace box
@@ -281,7 +284,7 @@ class CubePoseEstimator:
         pose = fit.pose
         if not np.all(np.isfinite(pose)):
             return self._reject(Reason.NONFINITE_POSE, "ICP returned a non-finite transform", num_points=n)
-        pose = make_pose(pose[:3, 3], closest_symmetric_rotation(pose[:3, :3], np.eye(3)))
+        pose = make_pose(pose[:3, 3], canonical_cube_rotation(pose[:3, :3]))  # same rule as the sim observation
         quality = {"fitness": fit.fitness, "rmse": fit.rmse, "num_points": n}
         if fit.fitness < cfg.min_fitness:
             return self._reject(Reason.LOW_FITNESS, f"fitness {fit.fitness:.2f} < {cfg.min_fitness}", pose=pose,

@@ -77,6 +77,16 @@ class LibfrankaConfig:
             raise ValueError(f"gripper_open_width_m must be in (0, 0.08], got {self.gripper_open_width_m}")
 
 
+def external_wrench(state) -> np.ndarray:
+    """libfranka's ``O_F_ext_hat_K`` (force N, torque N m at the TCP, base frame; the wrench the robot
+    applies to the environment) as (6,), NaN-filled when the state does not carry a 6-vector."""
+    try:
+        wrench = np.asarray(state.O_F_ext_hat_K, dtype=float).ravel()
+    except (AttributeError, TypeError, ValueError):
+        return np.full(6, np.nan)
+    return wrench if wrench.shape == (6,) else np.full(6, np.nan)
+
+
 class LibfrankaDriver(RobotDriver):
     """Asynchronous Cartesian targets to the FR3 through franky (1 kHz loop inside libfranka)."""
 
@@ -149,7 +159,7 @@ class LibfrankaDriver(RobotDriver):
         dq = np.asarray(state.dq, dtype=float)
         width = float(self._gripper.width) if self._gripper is not None else 0.0
         return ArmState(stamp_s=time.time(), tcp_pose=pose, joint_positions=q, joint_velocities=dq,
-                        gripper_width=width)
+                        gripper_width=width, external_wrench=external_wrench(state))
 
     # ------------------------------------------------------------------ commands
     def execute(self, command: DeltaCommand) -> Pose:

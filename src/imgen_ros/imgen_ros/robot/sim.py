@@ -44,7 +44,8 @@ class SimDriver(RobotDriver):
         return ArmState(stamp_s=float(env.data.time), tcp_pose=env.eef_pose(),
                         joint_positions=env.data.qpos[controller.qpos_ids].copy(),
                         joint_velocities=env.data.qvel[controller.dof_ids].copy(),
-                        gripper_width=float(env.finger_width()))
+                        gripper_width=float(env.finger_width()),
+                        external_wrench=env.external_wrench())  # the simulated O_F_ext_hat_K (sim.wrench)
 
     def execute(self, command: DeltaCommand) -> Pose:
         checked(command)

@@ -19,12 +19,25 @@ before). Under ``"full"`` the revealed object's observed pose is also its true p
 revealing contact on (the paper: "ground truth pose upon contact"): the corruption ends there.
 ``get_state()`` = MuJoCo ``mjSTATE_INTEGRATION`` state followed by the env extras (step,
 gripper command, reveal flag, cue (7), revealed true pose (7), target pose rows (12), corruption
-offsets (3 per object)).
+offsets (3 per object), and for tasks with a ``contact_detector`` the wrench estimate's state (21,
+``sim.wrench``) and the detector's (12, ``core.contact``)).
+
+The poses ``object_poses`` reports (true and observed, hence the observation, the channel and
+``datagen_info``) of ``task.cube_objects`` carry the canonical cube orientation
+(``core.symmetry.canonical_cube_rotation``: z up, yaw in [-45, 45] deg for a resting cube), the rule
+of the pose estimator, so a checkpoint reads the same quaternion in simulation and on the robot;
+``body_pose`` stays the raw physics frame.
+Tasks with a ``contact_detector`` (Block Grasp) open the channel when ``core.contact.ContactDetector``
+fires on the simulated FR3 wrench estimate (``sim.wrench``, sampled at 100 Hz inside each control
+step) and the gripper width, the detector the real graph's ``contact_detector`` node runs; the
+others on MuJoCo contacts between the channel's bodies. ``env.external_wrench()`` is the latest
+estimate (libfranka's ``O_F_ext_hat_K`` sign; NaN for tasks without a detector).
 
 Layout: ``model`` (FR3 spec from franky-sim + TCP site, strong gripper, table), ``controller``
 (DLS IK onto the arm's position servos), ``contacts`` (contact queries), ``task`` (the ``Task``
 base class, ``Waypoint``, ``SubtaskSpec``, ``ContactChannel``), ``env`` (``TaskEnv``),
-``corruption`` (noise samplers), ``tasks/<name>.py`` (one module per task), ``rollout``.
+``corruption`` (noise samplers), ``wrench`` (the FR3's simulated external-wrench estimate),
+``tasks/<name>.py`` (one module per task), ``rollout``.
 
 How to add a task ``foo``:
 

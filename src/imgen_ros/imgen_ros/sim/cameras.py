@@ -19,7 +19,7 @@ with the D415's 55 mm baseline; ``subpixel = 0.13`` gives ~1 mm RMS at 0.5 m and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mujoco
 import numpy as np
@@ -142,6 +142,13 @@ class DepthNoiseConfig:
         """Axial RMS error (m) at ``depth_m`` for a camera with focal length ``f_px``."""
         z = np.asarray(depth_m, dtype=float)
         return self.subpixel * z * z / (f_px * self.baseline_m)
+
+    def scaled(self, factor: float) -> DepthNoiseConfig:
+        """This model with its axial noise sigma times ``factor`` (dropouts and edge bands unchanged);
+        ``imgen rehearse --perturb depth_noise`` doubles it through sim_node's ``depth_noise_scale``."""
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"DepthNoiseConfig.scaled: factor must be finite and >= 0, got {factor}")
+        return replace(self, subpixel=self.subpixel * factor)
 
 
 def apply_depth_noise(depth_m: NDArray, info: CameraInfo, config: DepthNoiseConfig,

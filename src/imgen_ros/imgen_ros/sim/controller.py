@@ -9,6 +9,8 @@ inertia and contacts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
@@ -89,17 +91,21 @@ class PoseController:
         self.data.ctrl[self.arm_actuators] = q_des
         return q_des
 
-    def track(self, target: NDArray, n_substeps: int, chunks: int = 5, ramp_chunks: int = 3) -> None:
+    def track(self, target: NDArray, n_substeps: int, chunks: int = 5, ramp_chunks: int = 3,
+              on_chunk: Callable[[], None] | None = None) -> None:
         """Step the physics ``n_substeps`` times while the servo set-points ramp linearly from their
         previous values to the IK solution of ``target`` over the first ``ramp_chunks`` of ``chunks``
         intervals (like a robot's 1 kHz interpolator), then hold it; this avoids jerks that would
-        shake held objects loose and leaves time to settle within the control period."""
+        shake held objects loose and leaves time to settle within the control period. ``on_chunk``
+        runs after each interval (the robot-state samples within a control step, e.g. the wrench)."""
         q_start = self.data.ctrl[self.arm_actuators].copy()
         q_des = self.solve_ik(target, self.data.qpos[self.qpos_ids])
         per_chunk, rest = divmod(n_substeps, chunks)
         for i in range(1, chunks + 1):
             self.data.ctrl[self.arm_actuators] = q_start + (q_des - q_start) * min(1.0, i / ramp_chunks)
             mujoco.mj_step(self.model, self.data, per_chunk + (rest if i == chunks else 0))
+            if on_chunk is not None:
+                on_chunk()
 
     def set_gripper(self, command: float) -> None:
         """Gripper command in [-1, 1]: -1 open, +1 closed (squeezing)."""

@@ -2,7 +2,10 @@
 
 See ``imgen_ros.sim`` for the contract. The environment owns the physics, the controller, the pose
 corruption of the episode and the contact-revealed observability channel; the task supplies
-objects, sampling, checks and expert waypoints.
+objects, sampling, checks and expert waypoints. Tasks with a ``contact_detector`` (Block Grasp)
+also get the FR3's simulated wrench estimate (``sim.wrench``), sampled after every controller
+interval (100 Hz), and open the channel when ``core.contact.ContactDetector`` fires on it, as the
+real graph's ``contact_detector`` node does on ``robot_state``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from imgen_ros.core.action import CONTROL_DT, DEFAULT_SCALE, ActionScale, action_to_delta, validate_action
+from imgen_ros.core.contact import STATE_SIZE as DETECTOR_STATE_SIZE
+from imgen_ros.core.contact import ContactDetector
 from imgen_ros.core.pose import quat_on_hemisphere
+from imgen_ros.core.symmetry import canonical_cube_rotation
 from imgen_ros.sim.contacts import BodyGeoms, contact_positions, in_contact
 from imgen_ros.sim.controller import PoseController
 from imgen_ros.sim.model import FINGER_JOINTS, HOME_Q, load_fr3_spec
 from imgen_ros.sim.task import Pose, Task
+from imgen_ros.sim.wrench import STATE_SIZE as WRENCH_STATE_SIZE
+from imgen_ros.sim.wrench import WrenchEstimate
 
 OBSERVABILITY_MODES = ("full", "partial", "none")
 SETTLE_SECONDS = 0.2
@@ -85,6 +93,13 @@ class TaskEnv:
         self._mj_state_size = mujoco.mj_stateSize(self.model, self._state_sig)
         self._renderer: mujoco.Renderer | None = None
         self._renderer_size: tuple[int, int] | None = None
+        detector_config = task.contact_detector
+        self.wrench = (WrenchEstimate(self.model, self.data, self.tcp_site, self._finger_qpos)
+                       if detector_config is not None else None)
+        self.detector = ContactDetector(detector_config) if detector_config is not None else None
+        # one robot-state sample after each controller interval (100 Hz), turned into estimates per step
+        self._on_chunk = self.wrench.record if self.wrench is not None else None
+        self._canonical_cache: dict[str, tuple[bytes, NDArray[np.float64]]] = {}
 
         self.corruption: dict[str, NDArray[np.float64]] = {n: np.zeros(3) for n in task.object_names}
         self.step_count = 0
@@ -141,6 +156,9 @@ class TaskEnv:
         mujoco.mj_step(m, d, round(SETTLE_SECONDS / m.opt.timestep))
         mujoco.mj_forward(m, d)
         d.time = 0.0
+        if self.wrench is not None:
+            self.wrench.reset(self.seed)
+            self.detector.reset()
         self.step_count = 0
         self.revealed = False
         self.cue = np.zeros(7)
@@ -156,8 +174,10 @@ class TaskEnv:
         a = validate_action(action)
         self.target_pose = action_target_pose(a, self.eef_pose(), self.scale)
         self.set_gripper(1.0 if a[6] > 0.0 else -1.0)
-        self.controller.track(self.target_pose, self.n_substeps)
+        self.controller.track(self.target_pose, self.n_substeps, on_chunk=self._on_chunk)
         mujoco.mj_forward(self.model, self.data)  # kinematics/contacts of the final state (restorable)
+        if self.detector is not None:
+            self._detect_contact()
         self.step_count += 1
         self._update_channel()
         success = self.is_success()
@@ -166,16 +186,31 @@ class TaskEnv:
         info = {"success": success, "mistake": mistake, "revealed": self.revealed}
         return self.observation(), 1.0 if success else 0.0, done, info
 
+    def _detect_contact(self) -> None:
+        """The step's robot-state samples, as the FR3 would report them, through the contact detector."""
+        samples = self.wrench.flush()
+        if not self.detector.detected:   # it latches: once fired, later samples change nothing it reports
+            self.detector.update_batch(samples.stamps, samples.force, samples.tcp_z, samples.gripper_width)
+
+    def external_wrench(self) -> NDArray[np.float64]:
+        """The latest simulated FR3 wrench estimate (libfranka sign; NaN when this task has none)."""
+        return self.wrench.last.copy() if self.wrench is not None else np.full(6, np.nan)
+
     def _update_channel(self) -> None:
         ch = self.task.channel
         if ch is None or self.revealed:
             return
         ga, gb = self.geoms(ch.body_a), self.geoms(ch.body_b)
-        if not in_contact(self.data, ga, gb):
+        if self.detector is not None:
+            if not self.detector.detected:
+                return
+        elif not in_contact(self.data, ga, gb):
             return
         self.revealed = True
         true_pose = self.body_pose(ch.revealed)
-        if ch.partial_cue == "contact_position":
+        if ch.partial_cue == "contact_position" and self.detector is not None:
+            self.cue[:3] = self.eef_pose()[:3, 3]  # where the robot felt it: its TCP
+        elif ch.partial_cue == "contact_position":
             self.cue[:3] = contact_positions(self.data, ga, gb).mean(axis=0)
         elif ch.partial_cue == "direction":
             delta = true_pose[:3, 3] - self.body_pose(ch.body_a)[:3, 3]
@@ -184,20 +219,25 @@ class TaskEnv:
             self.cue[:3] = delta / norm if norm > 1e-9 else 0.0
         else:
             raise ValueError(f"unknown partial cue {ch.partial_cue!r} in task {self.name!r}")
+        true_pose = self._as_reported(ch.revealed, true_pose)
         self.cue_full = np.concatenate([true_pose[:3, 3], mat_to_quat_xyzw(true_pose[:3, :3])])
 
     def get_state(self) -> NDArray[np.float64]:
-        """Flat state: MuJoCo integration state, then env extras (step, gripper, reveal, cue, corruption)."""
+        """Flat state: MuJoCo integration state, then env extras (step, gripper, reveal, cue, corruption,
+        and with a contact detector the wrench estimate's and the detector's states)."""
         mj = np.empty(self._mj_state_size)
         mujoco.mj_getState(self.model, self.data, mj, self._state_sig)
         extras = [np.array([self.step_count, self.gripper_command, float(self.revealed)]), self.cue,
                   self._cue_full_or_zero(), self.target_pose[:3, :].reshape(-1)]
         extras += [self.corruption[n] for n in self.task.object_names]
+        if self.wrench is not None:
+            extras += [self.wrench.state_array(), self.detector.state_array()]
         return np.concatenate([mj, *extras])
 
     def set_state(self, state: NDArray) -> None:
         state = np.asarray(state, dtype=float)
-        expected = self._mj_state_size + 3 + 7 + 7 + 12 + 3 * len(self.task.object_names)
+        detector_size = WRENCH_STATE_SIZE + DETECTOR_STATE_SIZE if self.wrench is not None else 0
+        expected = self._mj_state_size + 3 + 7 + 7 + 12 + 3 * len(self.task.object_names) + detector_size
         if state.shape != (expected,):
             raise ValueError(f"state for task {self.name!r} must have shape ({expected},), got {state.shape}")
         n = self._mj_state_size
@@ -214,6 +254,9 @@ class TaskEnv:
         for name in self.task.object_names:
             self.corruption[name] = state[offset:offset + 3].copy()
             offset += 3
+        if self.wrench is not None:
+            self.wrench.load_state_array(state[offset:offset + WRENCH_STATE_SIZE])
+            self.detector.load_state_array(state[offset + WRENCH_STATE_SIZE:])
 
     def _cue_full_or_zero(self) -> NDArray[np.float64]:
         return self.cue_full if self.revealed else np.zeros(7)
@@ -226,14 +269,28 @@ class TaskEnv:
         return pose
 
     def object_poses(self, observed: bool = False) -> dict[str, Pose]:
-        """True object poses, or the believed ones (true position + this episode's corruption)."""
+        """True object poses, or the believed ones (true position + this episode's corruption). Cube
+        objects carry their canonical orientation in both, as the pose estimator reports it: a cube's
+        orientation is only defined up to its symmetries (a tipped-over cube is a cube with z up), so
+        MimicGen's object frames stay upright (``body_pose`` is the raw physics frame)."""
         poses = {}
         for name in self.task.object_names:
-            pose = self.body_pose(name)
+            pose = self._as_reported(name, self.body_pose(name))
             if observed:
                 pose[:3, 3] += self.corruption[name]
             poses[name] = pose
         return poses
+
+    def _as_reported(self, name: str, pose: Pose) -> Pose:
+        """``pose`` of object ``name`` as a pose estimate reports it: cube objects canonicalized."""
+        if name in self.task.cube_objects:
+            key = pose[:3, :3].tobytes()
+            cached = self._canonical_cache.get(name)
+            if cached is None or cached[0] != key:   # the cube moved (asked several times per step)
+                cached = (key, canonical_cube_rotation(pose[:3, :3]))
+                self._canonical_cache[name] = cached
+            pose[:3, :3] = cached[1]
+        return pose
 
     def channel_vector(self) -> NDArray[np.float64]:
         """Observability channel: revealed info (full: pos+quat 7, partial: cue 3, none: -) + flag."""
@@ -258,7 +315,7 @@ class TaskEnv:
         corrected = self.corrected_object()
         for name, pose in self.object_poses(observed=True).items():
             if name == corrected:
-                pose = self.body_pose(name)  # full observability: contact revealed the truth
+                pose = self._as_reported(name, self.body_pose(name))  # full observability: contact revealed the truth
             parts.append(pose[:3, 3])
             parts.append(mat_to_quat_xyzw(pose[:3, :3]))
         parts.append(self.channel_vector())

@@ -17,6 +17,8 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.core.contact import ContactDetectorConfig
+
 if TYPE_CHECKING:
     from imgen_ros.sim.env import TaskEnv
 
@@ -71,6 +73,13 @@ class Task(ABC):
     subtasks: ClassVar[tuple[SubtaskSpec, ...]]
     object_names: ClassVar[tuple[str, ...]]  # objects whose poses are observed, in obs order
     channel: ClassVar[ContactChannel | None] = None
+    # When set, the channel opens when this detector fires on the simulated FR3 wrench estimate and
+    # gripper width (``core.contact``, ``sim.wrench``: what the real robot measures) instead of on
+    # MuJoCo's ``body_a``-``body_b`` contacts; the partial cue is then the TCP position at detection.
+    contact_detector: ClassVar[ContactDetectorConfig | None] = None
+    # Objects with a cube's symmetry: the orientation object_poses reports is the canonical member
+    # (``core.symmetry.canonical_cube_rotation``), as the pose estimator reports it.
+    cube_objects: ClassVar[tuple[str, ...]] = ()
     noise_modes: ClassVar[tuple[str, ...]] = ("off", "on")
 
     def __init__(self, noise: str) -> None:

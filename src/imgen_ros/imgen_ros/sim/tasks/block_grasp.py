@@ -1,11 +1,16 @@
 """Block Grasp: reach a 5 cm cube on the table and grasp it top-down (then lift it).
 
-Cube sampled in a 20 x 30 cm region (x 0.45..0.65, y -0.15..0.15), yaw fixed. Noise on the
-observed cube position: +-1 cm in x, +-7 cm in y with |dy| >= 2.5 cm, so a naive top-down grasp
-lands a finger on the cube (the fingers open along y) or closes on nothing.
+Cube sampled in a 20 x 30 cm region (x 0.45..0.65, y -0.15..0.15) at a yaw uniform in [-45, 45) deg
+(a cube is symmetric under 90 deg turns, so this covers every resting orientation; the observed
+orientation is the canonical one, as the pose estimator reports it). Noise on the observed cube
+position: +-1 cm in x, +-7 cm in y with |dy| >= 2.5 cm, so a naive top-down grasp lands a finger on
+the cube (the fingers open along y) or closes on nothing.
 Success: cube lifted >= 3 cm, held between both fingers with the gripper closed.
-Mistake: a finger presses on top of the cube (vertical contact normal), the hand touches the
-table, or the gripper is closed with nothing between the fingers.
+Mistake (TERMINATE-POLICY, from MuJoCo contacts): a finger presses on top of the cube, the hand
+touches the table, or the gripper is closed with nothing between the fingers.
+Observability: the channel opens when ``core.contact.ContactDetector`` fires on the simulated FR3
+wrench estimate and gripper width (a finger pressing on the cube, or the fingers stopping on it),
+the same detector the real graph's ``contact_detector`` node runs.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.core.contact import ContactDetectorConfig
 from imgen_ros.sim.corruption import block_grasp_noise
 from imgen_ros.sim.env import TaskEnv
 from imgen_ros.sim.model import add_box, add_free_body
 from imgen_ros.sim.task import ContactChannel, Pose, SubtaskSpec, Task, Waypoint
-from imgen_ros.sim.tasks.common import raised, set_free_pose, top_down
+from imgen_ros.sim.tasks.common import raised, set_free_pose, top_down, yaw_quat_wxyz
 
 CUBE_HALF = 0.025
 REGION_X = (0.45, 0.65)
 REGION_Y = (-0.15, 0.15)
+YAW_RANGE = (-np.pi / 4, np.pi / 4)  # rad; the cube's 90 deg symmetry makes this every resting yaw
 LIFT_SUCCESS_Z = 0.03
 NOT_BETWEEN_FINGERS = 0.018  # m; the open fingers clear the cube only below ~1.5 cm offset
 EMPTY_GAP = 0.01  # finger gap below which a closed gripper holds nothing
@@ -49,6 +56,8 @@ class BlockGrasp(Task):
     subtasks = (SubtaskSpec("cube", None),)
     object_names = ("cube",)
     channel = ContactChannel("fingers", "cube", revealed="cube", partial_cue="contact_position")
+    contact_detector = ContactDetectorConfig()
+    cube_objects = ("cube",)
 
     def build(self, spec: mujoco.MjSpec) -> None:
         body = add_free_body(spec, "cube", (0.55, 0.0, CUBE_HALF))
@@ -58,7 +67,8 @@ class BlockGrasp(Task):
     def reset_scene(self, env: TaskEnv, rng: np.random.Generator) -> None:
         x = rng.uniform(*REGION_X)
         y = rng.uniform(*REGION_Y)
-        set_free_pose(env, "cube", np.array([x, y, CUBE_HALF]), np.array([1.0, 0.0, 0.0, 0.0]))
+        yaw = rng.uniform(*YAW_RANGE)
+        set_free_pose(env, "cube", np.array([x, y, CUBE_HALF]), yaw_quat_wxyz(yaw))
 
     def sample_corruption(self, rng: np.random.Generator) -> dict[str, NDArray[np.float64]]:
         return {"cube": block_grasp_noise(rng)}
