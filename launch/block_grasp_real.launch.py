@@ -7,7 +7,8 @@ Nodes: realsense2_camera (depth 640x480 @ 30 Hz; topics camera/camera/depth/*; i
 a static transform fr3_link0 -> camera_depth_optical_frame from the hand-eye calibration file
 ``extrinsics`` (the same file cube_pose_estimator uses: one source of truth; the shipped
 ``config/camera_extrinsics_sim.yaml`` is the simulator's mount and is refused unless
-``allow_sim_extrinsics:=true``), cube_pose_estimator (ICP), policy_node (20 Hz), intervention_arbiter
+``allow_sim_extrinsics:=true``), cube_pose_estimator (ICP), contact_detector (the contact reveal
+from the FR3's external wrench and gripper width), policy_node (20 Hz), intervention_arbiter
 (the one safety filter; config/arbiter.yaml; SCHED_FIFO where the host grants it, a warning where
 not), teleop (``joy``: the spacenav driver + joy_teleop; ``spacemouse``: evdev directly;
 ``keyboard``: in an xterm), robot_driver (``libfranka``: FCI via franky, 1 kHz loop in libfranka;
@@ -180,6 +181,10 @@ def generate_launch_description() -> LaunchDescription:
         output="screen", condition=IfCondition(franka_ros2),
         arguments=["--controller-manager", "controller_manager", "--controller-manager-timeout", "60",
                    "imgen_cartesian_controller", "--param-file", config("franka_controllers.yaml")])
+    # the observability channel from the FR3's external wrench and gripper width (core/contact.py):
+    # the reveal a sim-trained checkpoint learned to use
+    contact = Node(package=PACKAGE, executable="contact_detector", name="contact_detector", output="screen",
+                   parameters=[config("contact_detector.yaml")])
     recorder = Node(package=PACKAGE, executable="recorder", name="recorder", output="screen",
                     parameters=[config("recorder.yaml"),
                                 {"record_dir": ParameterValue(lc("record_dir"), value_type=str), "robot": "fr3"}])
@@ -191,7 +196,7 @@ def generate_launch_description() -> LaunchDescription:
         launch_arguments={"robot_type": "fr3", "robot_ip": lc("robot_ip"), "namespace": lc("namespace"),
                           "load_gripper": "true", "controllers_yaml": config("franka_controllers.yaml")}.items(),
         condition=IfCondition(AndSubstitution(lc("franka_bringup"), franka_ros2)))
-    nodes = [camera, policy, arbiter, spacenav, joy, spacemouse, keyboard, driver, controller, recorder]
+    nodes = [camera, policy, arbiter, contact, spacenav, joy, spacemouse, keyboard, driver, controller, recorder]
     graph = GroupAction([PushRosNamespace(lc("namespace")),
                          OpaqueFunction(function=preflight, args=[nodes, franka, franka_launch]),
                          OpaqueFunction(function=camera_nodes), *nodes])
