@@ -8,7 +8,7 @@ process, in any order.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,15 +28,32 @@ NO_SOURCE = "no_source"  # no source intervention starts in the subtask where th
 KEPT_OUTCOMES = (RECOVERED, SUCCESS)
 
 
+# Source selection when none is given, by generation kind: the one place this default lives.
+# MimicGen and the paper's I-MG draw a random source; imgen's I-MG draws among the sources whose
+# take-over TCP pose in the object frame is nearest (a recovery from the other side of the object
+# must cross it and blocks; docs/learning.md). Experiments run both I-MG selections side by side.
+DEFAULT_SELECTION = {"mimicgen": "random", "imgen": "nearest"}
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Per-attempt generation settings shared by MimicGen and I-MG."""
 
     replay: ReplayConfig = field(default_factory=ReplayConfig)
-    selection: str = "random"  # source selection: random | nearest
+    selection: str | None = None  # source selection: random | nearest; None: DEFAULT_SELECTION of the kind
     nn_k: int = 3  # candidates for nearest selection
     policy_execution: bool = True  # I-MG; False = the "I-MG - policy" ablation
     max_instances: int = 4  # mistake/recovery instances per I-MG episode
+
+    def selection_for(self, kind: str) -> str:
+        """The source selection a ``kind`` generation uses: the explicit one, else the kind's default."""
+        if kind not in DEFAULT_SELECTION:
+            raise ValueError(f"unknown generation kind {kind!r} (choose from {list(DEFAULT_SELECTION)})")
+        return self.selection if self.selection is not None else DEFAULT_SELECTION[kind]
+
+    def resolved(self, kind: str) -> GenerationParams:
+        """These parameters with ``selection`` made explicit for ``kind`` (what a job records)."""
+        return replace(self, selection=self.selection_for(kind))
 
 
 @dataclass
@@ -120,7 +137,8 @@ def generate_mimicgen(env: Any, pool: DemoPool, attempt: int, seed: int, params:
     steps = 0
     used = []
     for i, spec in enumerate(env.subtasks):
-        segment = pool.choose(i, env.object_poses()[spec.object_ref], params.selection, rng, params.nn_k)
+        segment = pool.choose(i, env.object_poses()[spec.object_ref], params.selection_for("mimicgen"), rng,
+                              params.nn_k)
         used.append(segment.source)
         obs, n, done = _run_segments(env, obs, [segment], params, rng, ACTION_MODE_DEMO, recorder, timer,
                                      env.horizon - steps)
@@ -189,7 +207,8 @@ def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, 
                 break
             subtask = current_subtask(env)
             ref = env.subtasks[subtask].object_ref
-            chosen = pool.choose(subtask, env.object_poses()[ref], env.eef_pose(), params.selection, rng, params.nn_k)
+            chosen = pool.choose(subtask, env.object_poses()[ref], env.eef_pose(), params.selection_for("imgen"), rng,
+                                 params.nn_k)
             if chosen is None:
                 outcome = NO_SOURCE
                 break
