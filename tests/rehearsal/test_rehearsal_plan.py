@@ -1,0 +1,203 @@
+"""imgen rehearse without DDS: the rows and node command lines, the perturbations' mechanisms on real
+files and a real simulated world, per-row statistics, results.md, and the CLI's refusals."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from imgen_ros.core.pose import pose_distance
+from imgen_ros.perception.extrinsics import load_extrinsics
+from imgen_ros.policy.evaluate import EVAL_SEED_BASE
+from imgen_ros.rehearsal.perturbations import (
+    ExtrinsicsError,
+    push_body,
+    push_offset,
+    write_perturbed_extrinsics,
+)
+from imgen_ros.rehearsal.plan import (
+    CheckpointSpec,
+    RehearsalConfig,
+    RowPaths,
+    eval_scenes,
+    node_commands,
+    plan_rows,
+)
+from imgen_ros.rehearsal.report import render
+from imgen_ros.rehearsal.results import EpisodeRecord, RowResult
+from imgen_ros.sim.cameras import DepthNoiseConfig
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "config"
+SIM_EXTRINSICS = CONFIG / "camera_extrinsics_sim.yaml"
+
+
+def _params(cmd: list[str]) -> dict[str, str]:
+    """``-p key:=value`` pairs of a node command line."""
+    return dict(cmd[i + 1].split(":=", 1) for i, a in enumerate(cmd) if a == "-p")
+
+
+def _commands(perturbation: str, tmp_path: Path, **config) -> dict[str, list[str]]:
+    row = plan_rows([CheckpointSpec("expert", "expert")], [perturbation])[0]
+    paths = RowPaths(CONFIG, SIM_EXTRINSICS, tmp_path / "bags", tmp_path / "logs")
+    return node_commands(row, RehearsalConfig(**config), paths, "python3")
+
+
+def test_the_graph_is_the_real_one_with_the_simulator_as_robot_and_camera(tmp_path):
+    cmds = _commands("none", tmp_path)
+    assert list(cmds) == ["sim_node", "cube_pose_estimator", "contact_detector", "policy_node",
+                          "intervention_arbiter", "joy_teleop", "recorder"]
+    arbiter = cmds["intervention_arbiter"]
+    assert arbiter[arbiter.index("--params-file") + 1] == str(CONFIG / "arbiter.yaml")   # the real robot's limits
+    assert arbiter[:6] == ["python3", "-m", "imgen_ros.core.realtime", "--priority", "40", "--"]
+    assert _params(arbiter) == {}
+    sim = _params(cmds["sim_node"])
+    assert sim["publish_observed_pose"] == "false" and sim["publish_revealed"] == "false"
+    assert sim["simulated_human"] == "false" and sim["noise"] == "'off'" and float(sim["depth_rate_hz"]) == 30.0
+    assert "depth_noise_scale" not in sim and "push_step" not in sim
+    policy = _params(cmds["policy_node"])
+    assert policy["observation.noise.mode"] == "'task'"
+    # policy_node seeds episode k with seed + k and the arbiter's ids start at 1: episode i -> EVAL_SEED_BASE + i
+    assert int(policy["observation.noise.seed"]) + 1 == EVAL_SEED_BASE
+    assert policy["fresh_state_s"] == "0.005"
+    assert _params(cmds["cube_pose_estimator"])["extrinsics_file"] == f"'{SIM_EXTRINSICS}'"
+    assert _params(cmds["recorder"])["record_dir"] == f"'{tmp_path / 'bags'}'"
+
+
+def test_each_perturbation_changes_only_its_mechanism(tmp_path):
+    base = _params(_commands("none", tmp_path)["sim_node"])
+    noisy = _params(_commands("depth_noise", tmp_path)["sim_node"])
+    assert {k: v for k, v in noisy.items() if base.get(k) != v} == {"depth_noise_scale": "2.0"}
+    pushed = _params(_commands("push", tmp_path)["sim_node"])
+    assert {k: v for k, v in pushed.items() if base.get(k) != v} == {"push_step": "10", "push_distance_m": "0.03"}
+    assert _params(_commands("extrinsics", tmp_path)["sim_node"]) == base   # a calibration file instead
+
+
+def test_rows_labels_and_seeds(tmp_path):
+    ckpt = tmp_path / "i_mg" / "models" / "best.pth"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    assert CheckpointSpec.parse(str(ckpt)) == CheckpointSpec("i_mg", str(ckpt.resolve()))
+    assert CheckpointSpec.parse(f"I-MG={ckpt}").label == "I-MG"
+    assert CheckpointSpec.parse("expert") == CheckpointSpec("expert", "expert")
+    with pytest.raises(ValueError, match="not a file"):
+        CheckpointSpec.parse(str(tmp_path / "missing.pth"))
+    rows = plan_rows([CheckpointSpec("a", "expert"), CheckpointSpec("b", "expert")], ["none", "push", "none"])
+    assert [(r.checkpoint.label, r.perturbation) for r in rows] == [("a", "none"), ("a", "push"), ("b", "none"),
+                                                                     ("b", "push")]
+    with pytest.raises(ValueError, match="share the label"):
+        plan_rows([CheckpointSpec("a", "expert"), CheckpointSpec("a", "expert:true")], ["none"])
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        plan_rows([CheckpointSpec("a", "expert")], ["wind"])
+    cfg = RehearsalConfig()
+    assert [cfg.scene_seed(i) for i in range(3)] == [EVAL_SEED_BASE, EVAL_SEED_BASE + 1, EVAL_SEED_BASE + 2]
+
+
+def test_perturbed_calibration_is_off_by_5_mm_and_2_deg(tmp_path):
+    out = write_perturbed_extrinsics(SIM_EXTRINSICS, tmp_path / "perturbed.yaml", ExtrinsicsError())
+    true, perturbed = load_extrinsics(SIM_EXTRINSICS), load_extrinsics(out)
+    dpos, dang = pose_distance(true.pose, perturbed.pose)
+    assert dpos == pytest.approx(0.005, abs=1e-9)
+    assert math.degrees(dang) == pytest.approx(2.0, abs=1e-6)
+    assert (perturbed.parent_frame, perturbed.child_frame) == (true.parent_frame, true.child_frame)
+    assert "perturbation" in yaml.safe_load(out.read_text())["method"]
+
+
+def test_depth_noise_scale_doubles_the_axial_sigma_only():
+    base = DepthNoiseConfig()
+    doubled = base.scaled(2.0)
+    z = np.array([0.5, 0.85, 1.2])
+    assert np.allclose(doubled.sigma_at(z, 615.0), 2.0 * base.sigma_at(z, 615.0))
+    assert (doubled.dropout_prob, doubled.edge_jump_m) == (base.dropout_prob, base.edge_jump_m)
+    with pytest.raises(ValueError):
+        base.scaled(float("nan"))
+
+
+def test_push_moves_the_resting_cube_by_the_seeded_offset():
+    from imgen_ros.sim import make_env
+
+    env = make_env("block_grasp", noise="off", observability="full")
+    try:
+        env.reset(EVAL_SEED_BASE + 3)
+        before = env.object_poses()["cube"][:3, 3].copy()
+        offset = push_offset(EVAL_SEED_BASE + 3, 0.03)
+        assert np.linalg.norm(offset) == pytest.approx(0.03) and offset[2] == 0.0
+        assert np.allclose(push_offset(EVAL_SEED_BASE + 3, 0.03), offset)          # the same for every checkpoint
+        assert not np.allclose(push_offset(EVAL_SEED_BASE + 4, 0.03), offset)
+        applied = push_body(env, "cube", offset)
+        after = env.object_poses()["cube"][:3, 3]
+        assert np.allclose(applied, offset) and np.allclose(after - before, offset, atol=1e-9)
+        # a push that would land the cube on a finger is refused: the cube stays
+        finger_geom = int(np.flatnonzero(env.geoms("left_finger").mask)[0])
+        onto_finger = env.data.geom_xpos[finger_geom] - after
+        assert not push_body(env, "cube", onto_finger).any()
+        assert np.allclose(env.object_poses()["cube"][:3, 3], after)
+    finally:
+        env.close()
+
+
+def test_eval_scenes_are_imgen_evals():
+    from imgen_ros.sim import make_env
+
+    scenes = eval_scenes("block_grasp", [EVAL_SEED_BASE, EVAL_SEED_BASE + 1])
+    env = make_env("block_grasp", noise="on", observability="full")
+    try:
+        for seed, scene in scenes.items():
+            env.reset(seed)
+            assert np.allclose(scene.cube_position, env.object_poses()["cube"][:3, 3])
+            assert np.allclose(scene.pose_error, env.corruption["cube"]) and abs(scene.pose_error[1]) >= 0.025
+    finally:
+        env.close()
+
+
+def _record(i: int, outcome: str, **kw) -> EpisodeRecord:
+    return EpisodeRecord(index=i, seed=EVAL_SEED_BASE + i, episode_id=i + 1, outcome=outcome, reason="r",
+                         steps=40 + i, wall_s=2.0, **kw)
+
+
+def test_row_statistics_and_report():
+    row = RowResult("I-MG", "ckpt.pth", "none",
+                    episodes=[_record(0, "SUCCESS", clipped=2, clip_kinds=["translation_step"]),
+                              _record(1, "FAILURE", fault_holds=["stale_pose"], resumes=1),
+                              _record(2, "SUCCESS", icp_error_mm=0.5), _record(3, "TIMEOUT")],
+                    state_ages_s=[0.001, 0.002, 0.003, 0.100], pose_ages_s=[0.03] * 4, wall_s=20.0)
+    row.in_process = {"trials": 4, "successes": 3, "success_rate": 0.75, "ci_low": 0.3, "ci_high": 0.95,
+                      "per_trial_success": [True, True, True, False]}
+    s = row.summary()
+    assert (s["trials"], s["successes"], s["success_rate"]) == (4, 2, 0.5)
+    assert s["ci_low"] == pytest.approx(0.15003898915214947) and s["ci_high"] == pytest.approx(0.8499610108478505)
+    assert s["mean_steps"] == 41.5 and s["clipped_commands"] == 2 and s["clipped_episodes"] == 1
+    assert s["clip_kinds"] == ["translation_step"] and s["fault_holds"] == 1 and s["resumes"] == 1
+    assert s["timeouts"] == 1 and s["state_age_ms"]["p50"] == pytest.approx(2.5)
+    assert s["inside_in_process_ci"] is True and s["same_outcome_as_in_process"] == 3
+    text = render({"command": "imgen rehearse ...", "config": {"seed_base": EVAL_SEED_BASE, "horizon": 200}}, [s])
+    line = next(x for x in text.splitlines() if x.startswith("| I-MG |"))
+    assert "50% (15%–85%), 2/4" in line and "75% (30%–95%), 3/4" in line and "| yes |" in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--checkpoint", "expert", "--episodes", "1", "--perturb", "wind"], "invalid choice"),
+    (["--checkpoint", "expert", "--episodes", "0"], "integer in [1, 100000]"),
+    (["--checkpoint", "expert", "--depth-rate", "5"], "number in [15, 60]"),
+    (["--checkpoint", "/nonexistent/model.pth"], "is not a file"),
+])
+def test_cli_refuses_bad_arguments_in_one_line(tmp_path, argv, message):
+    res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", *argv, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_a_non_empty_output_without_overwrite(tmp_path):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("results of another run")
+    res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", "--checkpoint", "expert",
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--overwrite" in res.stderr, res.stderr
+    assert (tmp_path / "o" / "keep.txt").read_text() == "results of another run"
