@@ -14,8 +14,13 @@ not), teleop (``joy``: the spacenav driver + joy_teleop; ``spacemouse``: evdev d
 ``keyboard``: in an xterm), robot_driver (``libfranka``: FCI via franky, 1 kHz loop in libfranka;
 ``franka_ros2``: PoseStamped targets for crisp_controllers' Cartesian impedance controller, spawned
 here from config/franka_controllers.yaml; with ``franka_bringup:=true`` also franka_ros2's
-franka.launch.py) and the recorder (one rosbag2 per episode). The launch ends when the robot
-driver or the arbiter exits. Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
+franka.launch.py), the recorder (one rosbag2 per episode) and viz_mirror (joint_states, the
+PoseStamped mirrors and viz/markers for RViz / Foxglove, with the box of config/arbiter.yaml). With
+``robot_description:=true`` robot_state_publisher runs with franka_description's FR3 + Franka Hand
+(xacro), fed by viz_mirror's joint_states, so RViz shows the arm (needs franka_description, xacro and
+robot_state_publisher; with ``franka_bringup:=true`` franka_bringup runs its own robot_state_publisher
+and joint_states, and viz_mirror leaves joint_states to it). The launch ends when the robot driver or
+the arbiter exits. Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
 A refused calibration, a missing config file or an uninstalled package stops the launch before any
 process starts (``launch`` leaves processes it has just started running when a later action fails).
 
@@ -30,13 +35,22 @@ import shutil
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    GroupAction,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+    Shutdown,
+)
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import (
     AndSubstitution,
+    EnvironmentVariable,
     EqualsSubstitution,
     LaunchConfiguration,
+    NotSubstitution,
     PathJoinSubstitution,
     SubstitutionFailure,
 )
@@ -47,6 +61,8 @@ from launch_ros.substitutions import ExecutableInPackage, FindPackageShare
 from launch import LaunchDescription
 
 PACKAGE = "imgen_ros"
+# franka_description's FR3 (joints fr3_joint1..7; with the hand fr3_finger_joint1/2, as viz_mirror names them)
+FR3_XACRO = ("robots", "fr3", "fr3.urdf.xacro")
 
 
 def config(name: str) -> str:
@@ -84,12 +100,49 @@ def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
             franka_launch.perform(context)
         except PackageNotFoundError as err:
             missing.append(_reason(err))
+    if LaunchConfiguration("robot_description").perform(context) == "true":
+        if franka.condition.evaluate(context):
+            raise RuntimeError("robot_description:=true with franka_bringup:=true: franka_bringup runs its own "
+                               "robot_state_publisher (leave robot_description false)")
+        missing += _description_missing(context)
     if LaunchConfiguration("teleop").perform(context) == "keyboard" and shutil.which("xterm") is None:
         missing.append("xterm (teleop:=keyboard opens keyboard_teleop in one)")
     if missing:
         raise RuntimeError("not installed: " + "; ".join(missing) + " (imgen_ros's package.xml lists what the "
                            "launch files run)")
     return []
+
+
+def _description_missing(context) -> list[str]:
+    """What robot_description:=true needs and is not installed."""
+    missing = []
+    try:
+        ExecutableInPackage("robot_state_publisher", "robot_state_publisher").perform(context)
+    except (PackageNotFoundError, SubstitutionFailure) as err:
+        missing.append(_reason(err))
+    try:
+        if not Path(get_package_share_directory("franka_description"), *FR3_XACRO).is_file():
+            missing.append(f"franka_description/{'/'.join(FR3_XACRO)}")
+    except PackageNotFoundError as err:
+        missing.append(_reason(err))
+    try:
+        import xacro  # noqa: F401
+    except ImportError:
+        missing.append("xacro (Python module)")
+    return missing
+
+
+def description_nodes(context, *_args, **_kwargs) -> list:
+    """robot_state_publisher with franka_description's FR3 + Franka Hand (robot_description:=true), on
+    viz_mirror's joint_states (the camera transform comes from the calibration file: camera_nodes)."""
+    if LaunchConfiguration("robot_description").perform(context) != "true":
+        return []
+    import xacro
+
+    path = Path(get_package_share_directory("franka_description"), *FR3_XACRO)
+    urdf = xacro.process_file(str(path), mappings={"hand": "true", "ee_id": "franka_hand"}).toprettyxml(indent="  ")
+    return [Node(package="robot_state_publisher", executable="robot_state_publisher", name="robot_state_publisher",
+                 output="screen", parameters=[{"robot_description": urdf}])]
 
 
 def _reason(err: Exception) -> str:
@@ -111,6 +164,8 @@ def camera_nodes(context, *_args, **_kwargs) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
+    from imgen_ros.core.viz import arbiter_workspace
+
     lc = LaunchConfiguration
     args = [
         DeclareLaunchArgument("robot_ip", default_value="172.16.0.2", description="FR3 control box (FCI) address"),
@@ -138,6 +193,11 @@ def generate_launch_description() -> LaunchDescription:
                                           "evaluation), recorded on policy/pose_error"),
         DeclareLaunchArgument("pose_error_seed", default_value="0",
                               description="pose_error:=task: episode k uses seed + k"),
+        DeclareLaunchArgument("robot_description", default_value="false", choices=["true", "false"],
+                              description="run robot_state_publisher with franka_description's FR3 + hand on "
+                                          "viz_mirror's joint_states, so RViz shows the arm (where "
+                                          "franka_description and xacro are installed; not with "
+                                          "franka_bringup:=true, which runs its own)"),
     ]
     franka_ros2 = EqualsSubstitution(lc("driver"), "franka_ros2")
     camera = Node(
@@ -188,6 +248,12 @@ def generate_launch_description() -> LaunchDescription:
     recorder = Node(package=PACKAGE, executable="recorder", name="recorder", output="screen",
                     parameters=[config("recorder.yaml"),
                                 {"record_dir": ParameterValue(lc("record_dir"), value_type=str), "robot": "fr3"}])
+    # the mirrors for RViz / Foxglove; the box drawn is the box the arbiter enforces. franka_bringup's
+    # joint_state_publisher publishes joint_states itself (same names): then viz_mirror does not
+    viz = Node(package=PACKAGE, executable="viz_mirror", name="viz_mirror", output="screen",
+               parameters=[config("viz_mirror.yaml"), arbiter_workspace(config("arbiter.yaml")), {
+                   "publish_joint_states": ParameterValue(
+                       NotSubstitution(AndSubstitution(lc("franka_bringup"), franka_ros2)), value_type=bool)}])
     # franka.launch.py namespaces its own nodes from its `namespace` argument: included outside the
     # group so that they are not pushed into the namespace twice
     franka_launch = PathJoinSubstitution([FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])
@@ -196,8 +262,16 @@ def generate_launch_description() -> LaunchDescription:
         launch_arguments={"robot_type": "fr3", "robot_ip": lc("robot_ip"), "namespace": lc("namespace"),
                           "load_gripper": "true", "controllers_yaml": config("franka_controllers.yaml")}.items(),
         condition=IfCondition(AndSubstitution(lc("franka_bringup"), franka_ros2)))
-    nodes = [camera, policy, arbiter, contact, spacenav, joy, spacemouse, keyboard, driver, controller, recorder]
+    nodes = [camera, policy, arbiter, contact, spacenav, joy, spacemouse, keyboard, driver, controller, recorder, viz]
     graph = GroupAction([PushRosNamespace(lc("namespace")),
                          OpaqueFunction(function=preflight, args=[nodes, franka, franka_launch]),
-                         OpaqueFunction(function=camera_nodes), *nodes])
-    return LaunchDescription([*args, graph, franka])
+                         # the description before the camera: a failing xacro must not leave processes running
+                         OpaqueFunction(function=description_nodes), OpaqueFunction(function=camera_nodes),
+                         *nodes])
+    # 640x480 depth frames (614 KB) exceed Fast DDS's default 512 KB shared-memory segment and then
+    # go over fragmented UDP, losing most frames: config/fastdds_shm.xml, unless the user set a profile
+    dds_profile = SetEnvironmentVariable(
+        "FASTDDS_DEFAULT_PROFILES_FILE", config("fastdds_shm.xml"),
+        condition=IfCondition(EqualsSubstitution(EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                                     default_value=""), "")))
+    return LaunchDescription([*args, dds_profile, graph, franka])

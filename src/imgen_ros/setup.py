@@ -13,7 +13,7 @@ REPO = HERE.parent.parent
 
 def _rel(pattern: str) -> list[str]:
     """Files under the repository root matching `pattern`, relative to this setup.py."""
-    return sorted(os.path.relpath(p, HERE) for p in glob(str(REPO / pattern)))
+    return sorted(os.path.relpath(p, HERE) for p in glob(str(REPO / pattern)) if os.path.isfile(p))
 
 
 NODES = sorted(p.stem for p in (HERE / PACKAGE / "nodes").glob("*.py") if not p.stem.startswith("_"))
@@ -26,7 +26,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", _rel("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", _rel("config/*.yaml")),
+        # parameter files, calibration, controller and DDS profiles, viewer configs
+        (f"share/{PACKAGE}/config", _rel("config/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

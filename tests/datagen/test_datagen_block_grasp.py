@@ -125,7 +125,8 @@ def test_kill_9_mid_run_then_resume_gives_exactly_n(source_interventions, tmp_pa
         assert len(r.demos()) == n
         assert r.json_attr("imgen_stats")["resumed_attempts"] == finished
     # and the resumed file equals an uninterrupted run of the same command
-    run_generation(_imgen_job(source_interventions), ref, RunOptions(n=n, workers=2, progress=False))
+    run_generation(_imgen_job(source_interventions, params=GenerationParams(selection="random")), ref,
+                   RunOptions(n=n, workers=2, progress=False))
     _assert_same_episodes(out, ref)
     # a rerun of a finished command is a no-op
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

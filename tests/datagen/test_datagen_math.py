@@ -39,6 +39,24 @@ def test_adapted_segment_keeps_object_relative_poses():
     np.testing.assert_array_equal(grippers[6:], seg.gripper)
 
 
+def test_recovery_clearance_rises_crosses_above_and_descends():
+    rng = np.random.default_rng(2)
+    obj = random_pose(rng)
+    targets = np.stack([random_pose(rng) for _ in range(3)])
+    seg = Segment("i", 0, "cube", 0, 3, targets, np.ones(3), obj, targets[0])
+    cfg = ReplayConfig(num_interp_steps=4, clearance_steps=2)
+    eef_now = make_pose([0.5, 0.1, 0.02], np.eye(3))
+    poses, grippers = adapt_segment(seg, obj, eef_now, 1.0, cfg, clearance_m=0.03)
+    assert poses.shape == (2 + 4 + 2 + 3, 4, 4) and grippers.shape == (11,)
+    top = max(eef_now[2, 3], targets[0][2, 3]) + 0.03
+    np.testing.assert_allclose(poses[1][:3, 3], [0.5, 0.1, top])                # straight up first
+    np.testing.assert_allclose(poses[5][:3, 3], [*targets[0][:2, 3], top])      # across at that height
+    np.testing.assert_allclose(poses[7], targets[0], atol=1e-9)                 # down onto the recovery
+    assert np.all(poses[:6, 2, 3] >= min(eef_now[2, 3], targets[0][2, 3]) - 1e-12)
+    straight, _ = adapt_segment(seg, obj, eef_now, 1.0, cfg)                      # MimicGen: no clearance
+    assert straight.shape == (4 + 3, 4, 4)
+
+
 def test_identity_object_motion_leaves_segment_unchanged():
     rng = np.random.default_rng(1)
     obj = random_pose(rng)

@@ -68,4 +68,4 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "22 steps, 22 reused" in printed and "start" not in printed
+    assert "25 steps, 25 reused" in printed and "start" not in printed

@@ -23,10 +23,12 @@ from typing import Any
 
 from imgen_ros.cli._args import WORKERS, bounded_int
 from imgen_ros.cli.main import CliError
+from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
 
 EXPERIMENT_SEED = bounded_int(0, 1_000_000)  # data seeds are 1000 * seed + k
 NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget")
 IDENTITY = "imgen_experiment.json"
+LEGACY_HUMAN = "oracle"  # the human model of experiments recorded before --human existed
 
 
 def found_identity(out: Path) -> dict[str, Any] | None:
@@ -37,11 +39,20 @@ def found_identity(out: Path) -> dict[str, Any] | None:
             return json.loads((out / IDENTITY).read_text())
         if (out / "results.json").is_file():
             r = json.loads((out / "results.json").read_text())
-            return {"experiment": r.get("experiment"), "scale": (r.get("scale") or {}).get("name"),
-                    "seed": r.get("seed")}
+            found = {"experiment": r.get("experiment"), "scale": (r.get("scale") or {}).get("name"),
+                     "seed": r.get("seed")}
+            return {**found, "human": r["human"]} if "human" in r else found
     except (OSError, ValueError, AttributeError):
         return None
     return {} if (out / "steps").is_dir() else None
+
+
+def _same(found: dict[str, Any], identity: dict[str, Any]) -> bool:
+    """Same experiment; a record without ``human`` predates ``--human`` and was made by the oracle."""
+    def full(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, "human": d.get("human", LEGACY_HUMAN)}
+
+    return isinstance(found, dict) and full(found) == full(identity)
 
 
 def prepare_out(out: Path, identity: dict[str, Any], overwrite: bool) -> Path | None:
@@ -54,7 +65,7 @@ def prepare_out(out: Path, identity: dict[str, Any], overwrite: bool) -> Path | 
     aside = None
     if out.is_dir() and any(out.iterdir()):
         found = found_identity(out)
-        resumable = found is not None and (found == {} or found == identity)
+        resumable = found is not None and (found == {} or _same(found, identity))
         if not overwrite and not resumable:
             what = (f"another experiment ({', '.join(f'{k} {v}' for k, v in found.items())})" if found
                     else "files that are not an imgen experiment")
@@ -99,13 +110,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     out = Path(args.out)
     try:
-        build_plan(args.name, args.scale, out, args.seed)  # refuse bad arguments before touching --out
-        aside = prepare_out(out, {"experiment": args.name, "scale": args.scale, "seed": args.seed}, args.overwrite)
+        build_plan(args.name, args.scale, out, args.seed, human=args.human)  # refuse bad arguments before --out
+        aside = prepare_out(out, {"experiment": args.name, "scale": args.scale, "seed": args.seed,
+                                  "human": args.human}, args.overwrite)
     except ValueError as exc:  # OutputError included
         raise CliError(str(exc)) from exc
     try:
         summary = run_experiment(args.name, args.scale, args.out, seed=args.seed, workers=args.workers,
-                                 progress=progress)
+                                 progress=progress, human=args.human)
     except ValueError as exc:
         _after_failure(out, aside)
         raise CliError(str(exc)) from exc
@@ -142,4 +154,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=EXPERIMENT_SEED.doc("experiment seed (data 1000*seed+k, training seed+1)"))
     parser.add_argument("--workers", type=WORKERS, default=None,
                         help=WORKERS.doc("concurrent single-core steps (default: 2)"))
+    parser.add_argument("--human", default=DEFAULT_HUMAN, choices=HUMAN_MODELS,
+                        help="simulated human of the source demos and interventions: operator (default; takes over "
+                             "on what it sees, late, moves like a teleoperator) or oracle (the scripted expert, "
+                             "taking over on the generator's own mistake detector)")
     parser.set_defaults(func=run)

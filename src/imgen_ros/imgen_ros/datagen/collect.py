@@ -5,8 +5,9 @@ a teleop device) completes the task in a noise-free scene; every step is labelle
 Interventions: the robot policy runs under pose corruption and the (simulated) human takes over when
 it errs; each step is labelled 0 (robot) or 1 (human). ``human`` picks the simulated human
 (``imgen_ros.sim.human``): ``operator`` (default: sees failures, reacts late, moves like a
-teleoperator) or ``oracle`` (the scripted expert, taking over on the generator's mistake detector). Only successful episodes are kept (for interventions,
-only those with a take-over). Episode ``i`` is attempt ``i`` with seed ``attempt_seed(seed, i)``.
+teleoperator) or ``oracle`` (the scripted expert, taking over on the generator's mistake detector).
+Only successful episodes are kept (for interventions, only those with a take-over). Episode ``i`` is
+attempt ``i`` with seed ``attempt_seed(seed, i)``.
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ def _run_segments(env: Any, obs: dict, segments: list[Segment], params: Generati
             break
         obj = env.object_poses()[segment.object_ref]
         gripper = _gripper_now(env, float(segment.gripper[0]))
-        poses, grippers = adapt_segment(segment, obj, env.eef_pose(), gripper, params.replay)
+        clearance = params.replay.recovery_clearance_m if mode == ACTION_MODE_HUMAN else 0.0
+        poses, grippers = adapt_segment(segment, obj, env.eef_pose(), gripper, params.replay, clearance)
         out = execute_poses(env, obs, poses, grippers, rng, params.replay.action_noise, mode, recorder, timer,
                             budget - steps, stop=env.mistake_detected if stop_on_mistake else None)
         obs, steps, done = out.obs, steps + out.steps, out.done

@@ -5,6 +5,10 @@ The experiment is a graph of single-core steps (collect, generate, train, evalua
 Each finished step leaves ``steps/<key>.json`` (its arguments and summary); a rerun with the same
 arguments skips it, so an interrupted experiment resumes where it stopped.
 
+Humans: source demos and interventions come from the simulated human ``human`` (``operator`` by
+default: takes over on what it sees, late, and moves like a teleoperator; ``oracle``: the scripted
+expert taking over on the generator's own mistake detector), see ``imgen_ros.sim.human``.
+
 Seeds: everything derives from ``--seed S``: collection/generation seeds ``1000*S + k``, the
 training seed ``S + 1`` for every variant, and the fixed evaluation seeds
 ``EVAL_SEED_BASE + i`` (identical scenes and corruptions for every variant; never used for data
@@ -23,6 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
 from imgen_ros.policy.evaluate import EVAL_SEED_BASE, SELECTION_SEED_BASE
 from imgen_ros.policy.experiment_spec import (
     SCALES,
@@ -54,6 +59,7 @@ class Plan:
     scale: Scale
     out: Path
     seed: int
+    human: str = DEFAULT_HUMAN  # the simulated human of the source demos and interventions
     steps: dict[str, Step] = field(default_factory=dict)
     # (variant, column label) -> evaluation step key; variant -> training step key
     eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -81,16 +87,18 @@ def group_name(column: Column) -> str:
     return name
 
 
-def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0) -> Plan:
+def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN) -> Plan:
     """Every step of experiment ``name`` at ``scale_name`` (no work done)."""
     if scale_name not in SCALES:
         raise ValueError(f"unknown scale {scale_name!r}; choose from {', '.join(SCALES)}")
+    if human not in HUMAN_MODELS:
+        raise ValueError(f"unknown human model {human!r}; choose from {', '.join(HUMAN_MODELS)}")
     scale = SCALES[scale_name]
     specs = experiments(scale)
     if name not in specs:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(specs)}")
     exp = specs[name]
-    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed)
+    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed, human=human)
     recipe_of = recipes(scale)
     for column in exp.columns:
         group = group_name(column)
@@ -130,12 +138,14 @@ class _Artifacts:
         key = f"{self.group}/data/{slug(name)}"
         path = self._path(name)
         common = {"task": c.task, "observability": c.observability}
+        human = {"human": p.human}
         if base == "src_demos":
-            step = Step(key, "collect_demos", {**common, "out": path, "episodes": SOURCE_DEMOS, "seed": self._seed(1),
-                                               "noise": "off"}, label="collect 10 source demos (true poses)")
+            step = Step(key, "collect_demos", {**common, **human, "out": path, "episodes": SOURCE_DEMOS,
+                                               "seed": self._seed(1), "noise": "off"},
+                        label="collect 10 source demos (true poses)")
         elif base == "test_demos":
-            step = Step(key, "collect_demos", {**common, "out": path, "episodes": SOURCE_DEMOS, "seed": self._seed(2),
-                                               "noise": c.data_noise},
+            step = Step(key, "collect_demos", {**common, **human, "out": path, "episodes": SOURCE_DEMOS,
+                                               "seed": self._seed(2), "noise": c.data_noise},
                         label="collect 10 demos in the test environment (Source Demo)")
         elif base == "base_data":
             src_key, src = self.dataset("src_demos")
@@ -150,7 +160,7 @@ class _Artifacts:
                         deps=(src_key,), label=f"MimicGen {scale.mg_demo_generated} demos in the test env (MG Demo)")
         elif base == "interventions":
             policy_key, checkpoint = self.base_policy()
-            step = Step(key, "collect_interventions", {**common, "out": path, "episodes": int(arg),
+            step = Step(key, "collect_interventions", {**common, **human, "out": path, "episodes": int(arg),
                                                        "seed": self._seed(3), "policy": checkpoint,
                                                        "noise": c.data_noise},
                         deps=(policy_key,), label=f"collect {arg} interventions on the base policy")
@@ -158,16 +168,23 @@ class _Artifacts:
             src_key, src = self.dataset(f"interventions@{arg}")
             step = Step(key, "recovery_segments", {"source": src, "out": path}, deps=(src_key,),
                         label=f"{arg} interventions from the take-over on")
-        elif base in ("imgen", "imgen_np"):
+        elif base in ("imgen", "imgen_nearest", "imgen_np"):
             src_key, src = self.dataset(f"interventions@{SOURCE_INTERVENTIONS}")
             policy_key, checkpoint = self.base_policy()
-            with_policy = base == "imgen"
-            step = Step(key, "generate", {**common, "kind": "imgen", "source": src, "out": path, "n": int(arg),
-                                          "seed": self._seed(6 if with_policy else 7), "noise": c.data_noise,
-                                          "policy": checkpoint if with_policy else None,
-                                          "policy_execution": with_policy, "selection": "nearest"},
-                        deps=(src_key, policy_key) if with_policy else (src_key,),
-                        label=f"I-MG {arg} interventions" + ("" if with_policy else " without policy execution"))
+            with_policy = base != "imgen_np"
+            # each I-MG row states its selection: the paper's random source, or the nearest one (imgen's)
+            selection = {"imgen": "random", "imgen_nearest": "nearest", "imgen_np": None}[base]
+            kwargs = {**common, "kind": "imgen", "source": src, "out": path, "n": int(arg),
+                      "seed": self._seed(7 if base == "imgen_np" else 6), "noise": c.data_noise,
+                      "policy": checkpoint if with_policy else None, "policy_execution": with_policy}
+            if selection is not None:
+                kwargs["selection"] = selection
+            if scale.short_generation_ok and with_policy:
+                kwargs["allow_short"] = True
+            label = {"imgen": " (random source)", "imgen_nearest": " (nearest source)",
+                     "imgen_np": " without policy execution"}[base]
+            step = Step(key, "generate", kwargs, deps=(src_key, policy_key) if with_policy else (src_key,),
+                        label=f"I-MG {arg} interventions{label}")
         else:
             raise ValueError(f"unknown artifact {name!r}")
         return p.add(step), path
@@ -315,12 +332,12 @@ def _brief(step: Step, result: dict[str, Any]) -> str:
 
 
 def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, workers: int | None = None,
-                   progress: Callable[[str], None] = print) -> dict[str, Any]:
+                   progress: Callable[[str], None] = print, human: str = DEFAULT_HUMAN) -> dict[str, Any]:
     """Plan, run (reusing finished steps), and write results.json / results.md / results.png into ``out``."""
     from imgen_ros.policy.experiment_report import write_report
 
     t0 = time.monotonic()
-    plan = build_plan(name, scale, out, seed)
+    plan = build_plan(name, scale, out, seed, human=human)
     plan.out.mkdir(parents=True, exist_ok=True)
     results = run_plan(plan, progress=progress, workers=workers)
     return write_report(plan, results, wall_s=time.monotonic() - t0)

@@ -61,28 +61,30 @@ def _fresh(out: str | Path) -> Path:
 # data
 # ----------------------------------------------------------------------------------------------
 
-def collect_demos(task: str, out: str, episodes: int, seed: int, noise: str, observability: str) -> dict[str, Any]:
-    """Privileged demos (scripted expert on true poses); ``noise='on'`` records them in the test env."""
+def collect_demos(task: str, out: str, episodes: int, seed: int, noise: str, observability: str,
+                  human: str = "operator") -> dict[str, Any]:
+    """Privileged demos (the simulated ``human`` on true poses); ``noise='on'`` records them in the test env."""
     from imgen_ros.datagen.collect import CollectConfig, collect
     from imgen_ros.sim import make_env
 
     env = make_env(task, noise=noise, observability=observability)
     config = CollectConfig(task=task, kind="demos", policy="expert", episodes=episodes, seed=seed,
-                           observability=observability)
+                           observability=observability, human=human)
     stats = collect(config, _fresh(out), env=env)
     env.close()
     return {**_dataset_stats(out), "collect": stats}
 
 
 def collect_interventions(task: str, out: str, episodes: int, seed: int, policy: str, noise: str,
-                          observability: str) -> dict[str, Any]:
-    """Human-gated interventions: ``policy`` (the base checkpoint) under corruption, simulated human takes over."""
+                          observability: str, human: str = "operator") -> dict[str, Any]:
+    """Human-gated interventions: ``policy`` (the base checkpoint) under corruption, the simulated ``human``
+    takes over."""
     from imgen_ros.datagen.collect import CollectConfig, collect
     from imgen_ros.sim import make_env
 
     env = make_env(task, noise=noise, observability=observability)
     config = CollectConfig(task=task, kind="interventions", policy=policy, episodes=episodes, seed=seed,
-                           observability=observability, max_attempts=20 * episodes + 20)
+                           observability=observability, max_attempts=20 * episodes + 20, human=human)
     stats = collect(config, _fresh(out), env=env)
     env.close()
     return {**_dataset_stats(out), "collect": stats}
@@ -116,21 +118,35 @@ def recovery_segments(source: str, out: str) -> dict[str, Any]:
 
 
 def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noise: str, observability: str,
-             policy: str | None = None, policy_execution: bool = True, selection: str = "random") -> dict[str, Any]:
+             policy: str | None = None, policy_execution: bool = True, selection: str | None = None,
+             allow_short: bool = False) -> dict[str, Any]:
     """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes.
 
-    ``selection`` picks each source segment (``random`` or ``nearest``, see datagen.sources)."""
+    ``selection`` picks each source segment (``random`` or ``nearest``, see datagen.sources); None: the
+    library's default for the kind (``datagen.episodes.DEFAULT_SELECTION``). ``allow_short`` (smoke scale):
+    a run that gives up keeps the episodes it kept, if any, instead of failing the step."""
+    from imgen_ros.data.outputs import partial_path
     from imgen_ros.datagen.episodes import GenerationParams
     from imgen_ros.datagen.job import GenerationJob
+    from imgen_ros.datagen.journal import journal_path
     from imgen_ros.datagen.runner import RunOptions, run_generation
 
     job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
                         noise=noise, observability=observability,
                         params=GenerationParams(policy_execution=policy_execution, selection=selection))
-    report = run_generation(job, _fresh(out), RunOptions(n=n, workers=1, progress=False, overwrite=True,
-                                                          valid_every=0))
+    try:
+        report = run_generation(job, _fresh(out), RunOptions(n=n, workers=1, progress=False, overwrite=True,
+                                                              valid_every=0))
+    except RuntimeError as exc:
+        partial = partial_path(out)
+        if not (allow_short and "gave up" in str(exc) and partial.is_file() and _dataset_stats(partial)["demos"]):
+            raise
+        os.replace(partial, out)
+        journal_path(out).unlink(missing_ok=True)
+        print(f"kept a short dataset: {exc}", flush=True)
+        return {**_dataset_stats(out), "short": str(exc), "selection": job.params.selection}
     return {**_dataset_stats(out), "attempts": report.attempts, "outcomes": report.outcomes,
-            "success_rate": round(report.success_rate, 4)}
+            "success_rate": round(report.success_rate, 4), "selection": job.params.selection}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,8 +163,25 @@ def train_policy(task: str, datasets: list[str], weights: list[float] | None, ou
     result = train(cfg)
     return {"best_checkpoint": result.best_checkpoint, "best_epoch": result.best_epoch,
             "selection_success_rate": result.best_success_rate, "train_wall_s": round(result.wall_s, 1),
+            **training_time_split(result.history, result.wall_s),
             "datasets": [_dataset_stats(p) for p in datasets], "weights": weights,
             "final_loss": result.history[-1]["loss"] if result.history else None}
+
+
+def training_time_split(history: list[dict[str, Any]], wall_s: float) -> dict[str, float]:
+    """Where a training run's wall time went, from its per-epoch log: ``grad_s`` (the gradient epochs),
+    ``selection_s`` (checkpoint-selection rollouts and checkpoint saves after evaluated epochs) and
+    ``other_s`` (data loading, model set-up, the final saves and plot; and an evaluation after epoch 1, which
+    the log cannot tell from set-up)."""
+    grad = sum(float(r.get("epoch_s", 0.0)) for r in history)
+    selection = 0.0
+    previous = None
+    for r in history:
+        if previous is not None and "elapsed_s" in r and "eval_trials" in r:
+            selection += max(0.0, float(r["elapsed_s"]) - float(previous) - float(r.get("epoch_s", 0.0)))
+        previous = r.get("elapsed_s", previous)
+    return {"grad_s": round(grad, 2), "selection_s": round(selection, 2),
+            "other_s": round(max(0.0, wall_s - grad - selection), 2)}
 
 
 def evaluate_policy(task: str, checkpoint: str, trials: int, noise: str, observability: str,

@@ -52,6 +52,38 @@ def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+HUMAN_DEVIATIONS = {
+    "operator": "source demos and interventions come from a simulated operator (imgen_ros.sim.operator), not a "
+                "person: it takes over on what it sees (a misaligned approach, a failed grasp, a blocked motion) "
+                "after a lognormal reaction delay (median 0.5 s, 0.25-1.2 s) while the policy keeps acting, and "
+                "teleoperates the true poses at <= 0.15 m/s along uneven, curved paths with pauses, overshoot, a "
+                "varied approach and sometimes a second attempt; the generator still stops the policy on its "
+                "contact-based mistake detector",
+    "oracle": "source demos and interventions come from the oracle human (--human oracle): the scripted expert on "
+              "true poses, taking over at the step the generator's own mistake detector fires; this flatters I-MG "
+              "(every source recovery starts where I-MG stops the policy)",
+}
+
+
+def time_split(plan: Any, results: dict[str, Any]) -> dict[str, Any]:
+    """Where the experiment's step time went (single-core step seconds, summed; steps run ``workers`` at a
+    time, so these add up to more than the wall time): per step kind, and training split into gradient
+    epochs and checkpoint-selection rollouts (``experiment_jobs.training_time_split``)."""
+    by_kind: dict[str, float] = {}
+    grad = selection = 0.0
+    for key, res in results.items():
+        step = plan.steps.get(key)
+        if step is None:
+            continue
+        by_kind[step.fn] = by_kind.get(step.fn, 0.0) + float(res.get("wall_s", 0.0))
+        grad += float(res.get("grad_s", 0.0))
+        selection += float(res.get("selection_s", 0.0))
+    total = sum(by_kind.values())
+    return {"step_s_by_kind": {k: round(v, 1) for k, v in sorted(by_kind.items())}, "step_s_total": round(total, 1),
+            "train_grad_s": round(grad, 1), "train_selection_rollouts_s": round(selection, 1),
+            "selection_rollouts_share": round(selection / total, 4) if total > 0 else None}
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
@@ -59,7 +91,8 @@ def _pct(x: float | None) -> str:
 def render_markdown(summary: dict[str, Any]) -> str:
     labels = summary["column_labels"]
     lines = [f"# {summary['title']}", "",
-             f"`imgen experiment {summary['experiment']} --scale {summary['scale']['name']} --seed {summary['seed']}`"
+             f"`imgen experiment {summary['experiment']} --scale {summary['scale']['name']} --seed {summary['seed']}"
+             f" --human {summary.get('human', 'operator')}`"
              f" — {summary['finished_utc']}, wall time {summary['wall_s'] / 60:.1f} min on {summary['machine']}"
              f" (commit {summary['commit'] or 'unknown'}).", ""]
     head = ["Dataset"]
@@ -96,6 +129,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["## Datasets", "", "| artifact | episodes | samples | generation attempts |", "|---|---|---|---|"]
     for key, d in summary["datasets"].items():
         lines.append(f"| {key} | {d['demos']} | {d['samples']} | {d.get('attempts', '—')} |")
+    split = summary.get("time_split")
+    if split:
+        lines += ["", "## Where the time went", "",
+                  f"Step time (single-core seconds, summed over steps): {split['step_s_total']:.0f} s — "
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in split["step_s_by_kind"].items())
+                  + f"; of training, gradient epochs {split['train_grad_s']:.0f} s and checkpoint-selection "
+                  f"rollouts {split['train_selection_rollouts_s']:.0f} s"
+                  + (f" ({split['selection_rollouts_share']:.0%} of all step time)."
+                     if split["selection_rollouts_share"] is not None else ".")]
     lines += ["", "## Step times (s)", "", "| step | wall s |", "|---|---|"]
     for key, t in summary["step_wall_s"].items():
         lines.append(f"| {key} | {t:.0f} |")
@@ -126,12 +168,14 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
                                                                           if k in ("demos", "samples", "attempts",
                                                                                    "outcomes", "path")}
                 for key, res in results.items() if "/data/" in key}
+    human = getattr(plan, "human", "operator")
     summary = {
-        "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed,
+        "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed, "human": human,
         "variants": list(exp.variants), "columns": [asdict(c) for c in exp.columns], "column_labels": labels,
-        "rows": rows, "note": exp.note, "deviations": list(plan.scale.deviations),
+        "rows": rows, "note": exp.note, "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human]],
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
         "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
+        "time_split": time_split(plan, results),
         "wall_s": wall_s, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {_cpus()} CPUs", "commit": _git_commit(), "out": str(plan.out),
     }

@@ -61,42 +61,28 @@ def reexec_in_private_netns(argv: Sequence[str]) -> None:
     os.execvp("unshare", ["unshare", "--net", "--", "bash", "-c", _UNSHARE_SCRIPT, "imgen-netns", *argv])
 
 
-# Fast DDS keeps its built-in transports (shared memory first, UDP) but with a 16 MB shared-memory
-# segment instead of the default 512 KB: a 640x480 Z16 depth frame (614 KB, realsense-ros' and the
-# simulated D415's) does not fit 512 KB and then goes over fragmented UDP, where most frames are lost
-# (measured here: 1-11 of 30 frames/s delivered, gaps up to 3.6 s; with this profile 23-26/s).
+# The graph's Fast DDS profile (config/fastdds_shm.xml, shared with the real launch): the built-in
+# transports with a 16 MB shared-memory segment, so a 614 KB depth frame does not fall back to
+# fragmented UDP (the file says what was measured).
 DDS_PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
-DDS_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<!-- imgen rehearse: shared memory large enough for a 640x480 Z16 depth frame (614 KB > the default 512 KB). -->
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <transport_descriptors>
-      <transport_descriptor>
-        <transport_id>imgen_shm</transport_id>
-        <type>SHM</type>
-        <segment_size>16777216</segment_size>
-      </transport_descriptor>
-      <transport_descriptor>
-        <transport_id>imgen_udp</transport_id>
-        <type>UDPv4</type>
-      </transport_descriptor>
-    </transport_descriptors>
-    <participant profile_name="imgen_participant" is_default_profile="true">
-      <rtps>
-        <userTransports>
-          <transport_id>imgen_shm</transport_id>
-          <transport_id>imgen_udp</transport_id>
-        </userTransports>
-        <useBuiltinTransports>false</useBuiltinTransports>
-      </rtps>
-    </participant>
-  </profiles>
-</dds>
-"""
+
+
+def dds_profile_source() -> Path:
+    """config/fastdds_shm.xml: the installed copy, else the source tree's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("imgen_ros")) / "config" / "fastdds_shm.xml"
+        if installed.is_file():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    return Path(__file__).resolve().parents[4] / "config" / "fastdds_shm.xml"
 
 
 def write_dds_profile(path: Path) -> Path:
-    path.write_text(DDS_PROFILE)
+    """A copy of the graph's Fast DDS profile at ``path`` (kept with the run's outputs)."""
+    path.write_text(dds_profile_source().read_text())
     return path
 
 
