@@ -4,9 +4,11 @@ and the simulated human as the teleop supervisor.
     ros2 launch imgen_ros block_grasp_sim.launch.py checkpoint:=expert noise:=on auto_episodes:=10
 
 Nodes: sim_node (world + simulated human), policy_node, intervention_arbiter, recorder,
-generation_server (the GenerateInterventions action), and with ``perception:=true`` cube_pose_estimator on the simulated
-D415 depth stream (else sim_node publishes the believed cube pose itself). Episodes: call
-``sim/reset`` then ``start_episode`` (services), or set ``auto_episodes``.
+generation_server (the GenerateInterventions action), viz_mirror (joint_states, the PoseStamped mirrors
+and viz/markers for RViz / Foxglove, with the box of config/arbiter_sim.yaml), and with
+``perception:=true`` cube_pose_estimator on the simulated D415 depth stream (else sim_node publishes
+the believed cube pose itself). Episodes: call ``sim/reset`` then ``start_episode`` (services), or set
+``auto_episodes``.
 """
 
 from pathlib import Path
@@ -33,6 +35,8 @@ def config(name: str) -> str:
 
 
 def generate_launch_description() -> LaunchDescription:
+    from imgen_ros.core.viz import arbiter_workspace
+
     lc = LaunchConfiguration
     perception = lc("perception")
     args = [
@@ -84,5 +88,9 @@ def generate_launch_description() -> LaunchDescription:
             "robot": "sim",
         }])
     generation = Node(package=PACKAGE, executable="generation_server", name="generation_server", output="screen")
-    graph = GroupAction([PushRosNamespace(lc("namespace")), sim, estimator, policy, arbiter, recorder, generation])
+    # the box drawn is the box the arbiter enforces
+    viz = Node(package=PACKAGE, executable="viz_mirror", name="viz_mirror", output="screen",
+               parameters=[config("viz_mirror.yaml"), arbiter_workspace(config("arbiter_sim.yaml"))])
+    graph = GroupAction([PushRosNamespace(lc("namespace")), sim, estimator, policy, arbiter, recorder, generation,
+                         viz])
     return LaunchDescription([*args, graph])

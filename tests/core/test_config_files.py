@@ -25,6 +25,7 @@ NAMESPACES = ("/", "/fr3", "/lab/fr3")
 
 def _cases():
     """(file, node name, config class, the node's other parameters, other nodes of its process)."""
+    from imgen_ros.core.viz import VizConfig
     from imgen_ros.nodes.contact_detector import ContactDetectorNodeConfig
     from imgen_ros.nodes.generation_server import GenerationServerConfig
     from imgen_ros.nodes.intervention_arbiter import ArbiterNodeConfig
@@ -52,6 +53,7 @@ def _cases():
         ("spacemouse_teleop.yaml", "spacemouse_teleop", SpaceMouseConfig, ("device_path", *rates), {}),
         ("joy_teleop.yaml", "joy_teleop", SpaceMouseConfig, ("joy_topic", "joy_continuous", *rates), {}),
         ("contact_detector.yaml", "contact_detector", ContactDetectorNodeConfig, (), {}),
+        ("viz_mirror.yaml", "viz_mirror", VizConfig, (), {}),
     ]
 
 
@@ -60,7 +62,7 @@ def test_every_node_file_of_config_is_checked():
     assert files - OTHER_FILES == {case[0] for case in _cases()}
 
 
-@pytest.mark.parametrize("case", range(11))
+@pytest.mark.parametrize("case", range(12))
 def test_config_file_applies_in_any_namespace_and_builds(case):
     name, node, cls, extra, hosted = _cases()[case]
     path = CONFIG / name

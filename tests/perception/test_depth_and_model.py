@@ -103,5 +103,5 @@ def test_config_rejects_unknown_and_bad_values(tmp_path):
         FrameSourceConfig(kind="recording")
     bad = tmp_path / "bad.yaml"
     bad.write_text("cube_pose_estimator:\n  ros__parameters:\n    estimator:\n      min_fitness: 1.5\n")
-    with pytest.raises(ValueError, match=r"min_fitness must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"'estimator.min_fitness' = 1.5 is outside its range \[0, 1\]"):
         load_config(CubePoseNodeConfig, bad, "cube_pose_estimator")

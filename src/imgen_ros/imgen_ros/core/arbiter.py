@@ -74,12 +74,14 @@ class ArbiterConfig:
     (parameter file, ``-p`` rule or parameter_overrides), so it never runs on code defaults."""
 
     task: str = param("block_grasp", "task name reported in episode events when start_episode names none")
-    policy_timeout_s: float = param(0.075, "policy command stale after this long: HOLD [s]", "(0, 1)")
-    teleop_timeout_s: float = param(0.075, "teleop heartbeat / command stale after this long: HOLD [s]", "(0, 1)")
-    robot_state_timeout_s: float = param(0.075, "robot state stale after this long: HOLD [s]", "(0, 1)")
-    pose_timeout_s: float = param(0.075, "object pose stream stale after this long: HOLD [s]", "(0, 1)")
+    policy_timeout_s: float = param(0.075, "policy command stale after this long: HOLD [s]", "(0, 1)", live=True)
+    teleop_timeout_s: float = param(0.075, "teleop heartbeat / command stale after this long: HOLD [s]", "(0, 1)",
+                                    live=True)
+    robot_state_timeout_s: float = param(0.075, "robot state stale after this long: HOLD [s]", "(0, 1)", live=True)
+    pose_timeout_s: float = param(0.075, "object pose stream stale after this long: HOLD [s]", "(0, 1)", live=True)
     valid_pose_timeout_s: float = param(
-        1.0, "no valid pose estimate for this long: HOLD [s] (bridges occlusions while grasping)", "(0, 2]")
+        1.0, "no valid pose estimate for this long: HOLD [s] (bridges occlusions while grasping)", "(0, 2]",
+        live=True)
     require_teleop_heartbeat: bool = param(True, "a stale teleop heartbeat holds the robot in every mode")
     latch_faults: bool = param(True, "after a fault, HOLD until a takeover or an operator sets a mode")
     safety: SafetyConfig = field(default_factory=SafetyConfig, metadata=meta("safety filter limits", required=True))

@@ -35,8 +35,9 @@ NOISE_MODES = ("off", "episode_offset", "gaussian", "task")
 @dataclass(frozen=True)
 class NoiseConfig:
     mode: str = param("off", "pose corruption: off | episode_offset (box below) | gaussian (per step) | task (the "
-                      "task's own model, core.corruption: what the simulator trains and evaluates against)",
-                      choices=NOISE_MODES)
+                      "task's own model, core.corruption: what the simulator trains and evaluates against); "
+                      "live in policy_node: a new mode takes effect at the next episode START",
+                      choices=NOISE_MODES, live=True)
     half_range_m: tuple[float, float, float] = param((0.01, 0.07, 0.0), "episode_offset: per-axis half range [m]",
                                                      ("[0, 0.2]", "[0, 0.2]", "[0, 0.2]"))
     minimum_m: tuple[float, float, float] = param((0.0, 0.025, 0.0), "episode_offset: per-axis minimum |offset| [m]",

@@ -7,6 +7,8 @@ itself: a description, a plausible range (an interval such as ``"(0, 0.05]"``, o
 tuples) or a set of choices; a nested config declared with ``field(..., metadata=meta(required=True))``
 must be given explicitly, never taken from code defaults. :func:`build_config` enforces all of it for Python;
 ``nodes._ros.declare_config`` enforces the same for nodes and puts it in their ParameterDescriptors.
+A field marked ``live=True`` can change while its node runs (the node applies it through
+:func:`with_values`); every other parameter is read-only once the node started.
 
 Parameter files. ``config/*.yaml`` use the ROS 2 layout ``<node name>: ros__parameters: {...}``
 (nested mappings = dotted names). Node-name keys follow rcl_yaml_param_parser and rclpy: a key
@@ -88,6 +90,7 @@ class ParamSpec:
     range: Interval | tuple[Interval, ...] | None = None
     choices: tuple[str, ...] = ()
     required: bool = False
+    live: bool = False       # may change while the node runs (else read-only after start-up)
 
     def constraint(self) -> str:
         """The allowed values in words ('' when anything of the right type goes)."""
@@ -117,7 +120,7 @@ class ParamSpec:
 
 
 def meta(doc: str = "", range: str | Sequence[str] | None = None, *, choices: Iterable[str] = (),
-         required: bool = False) -> dict[str, ParamSpec]:
+         required: bool = False, live: bool = False) -> dict[str, ParamSpec]:
     """``dataclasses.field`` metadata documenting a field (see :func:`param`); for fields that need
     ``field(default_factory=..., metadata=meta(...))``."""
     if range is None:
@@ -126,14 +129,15 @@ def meta(doc: str = "", range: str | Sequence[str] | None = None, *, choices: It
         parsed = Interval.parse(range)
     else:
         parsed = tuple(Interval.parse(r) for r in range)
-    return {SPEC_KEY: ParamSpec(doc, parsed, tuple(choices), required)}
+    return {SPEC_KEY: ParamSpec(doc, parsed, tuple(choices), required, live)}
 
 
 def param(default: Any, doc: str = "", range: str | Sequence[str] | None = None, *,
-          choices: Iterable[str] = ()) -> Any:
+          choices: Iterable[str] = (), live: bool = False) -> Any:
     """A dataclass field with its documentation and plausible ``range`` (``"(0, 0.05]"``, or one
-    interval per element of a tuple) or ``choices``."""
-    return dataclasses.field(default=default, metadata=meta(doc, range, choices=choices))
+    interval per element of a tuple) or ``choices``; ``live``: the node applies a new value while it
+    runs (every other parameter is read-only once the node started)."""
+    return dataclasses.field(default=default, metadata=meta(doc, range, choices=choices, live=live))
 
 
 def check_fields(config: Any) -> None:
@@ -319,6 +323,41 @@ def build_config(cls: type[T], values: Mapping[str, Any], source: str = "paramet
     return _build(cls, typed, prefix, where)
 
 
+def with_values(config: T, changes: Mapping[str, Any], source: str = "parameters") -> T:
+    """``config`` with the dotted ``changes`` applied (a live parameter set while the node runs).
+
+    Each value is typed as :func:`build_config` types it (exact ROS types) and checked against its
+    field's range or choices; the changed dataclasses run their own validation. Fields not named keep
+    their current values (also those that are not parameters). Raises ConfigError naming the key."""
+    table = param_table(type(config))
+    typed: dict[str, Any] = {}
+    for key, value in changes.items():
+        info = table.get(key)
+        if info is None:
+            raise ConfigError(f"{source}: unknown parameter '{key}'")
+        typed[key] = _coerce(value, info.type, key, source, True)
+        if info.spec is not None and (problem := info.spec.problem(typed[key])) is not None:
+            doc = f" ({info.spec.doc})" if info.spec.doc else ""
+            raise ConfigError(f"{source}: parameter '{key}' = {value!r} {problem}{doc}")
+
+    def apply(obj: Any, prefix: str) -> Any:
+        updates: dict[str, Any] = {}
+        for f, tp in _fields(type(obj)):
+            key = f"{prefix}{f.name}"
+            if _is_dataclass_type(tp) and any(k.startswith(key + ".") for k in typed):
+                updates[f.name] = apply(getattr(obj, f.name), key + ".")
+            elif key in typed:
+                updates[f.name] = typed[key]
+        return dataclasses.replace(obj, **updates) if updates else obj
+
+    try:
+        return apply(config, "")
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
 # ---------------------------------------------------------------- parameter files, read like rcl
 _TRUE = {"Y", "y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}
 _FALSE = {"N", "n", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}
@@ -382,6 +421,9 @@ def _construct_plain(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 
 _RclLoader.add_constructor("!rcl_plain", _construct_plain)
+# launch_ros writes a launch file's list values with yaml.dump, as tagged tuples; rcl ignores the tag
+_RclLoader.add_constructor("tag:yaml.org,2002:python/tuple",
+                           lambda loader, node: loader.construct_sequence(node, deep=True))
 
 
 def load_rcl_yaml(text: str) -> Any:

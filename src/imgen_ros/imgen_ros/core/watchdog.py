@@ -14,11 +14,16 @@ class Watchdog:
     """Track when each named input last arrived and report which are older than their time-out."""
 
     def __init__(self, timeouts_s: Mapping[str, float]) -> None:
+        self.timeouts_s: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+        self.retime(timeouts_s)
+
+    def retime(self, timeouts_s: Mapping[str, float]) -> None:
+        """Replace the time-outs (e.g. a live parameter change); arrival times are kept."""
         for name, timeout in timeouts_s.items():
             if not (math.isfinite(timeout) and timeout > 0):
                 raise ValueError(f"watchdog time-out for {name!r} must be a positive number, got {timeout!r}")
         self.timeouts_s = dict(timeouts_s)
-        self._last: dict[str, float] = {}
 
     def feed(self, name: str, now: float) -> None:
         """Record that ``name`` arrived at ``now``."""

@@ -1,5 +1,6 @@
 """Shared rclpy glue for the imgen nodes (not a node): QoS profiles, message <-> core conversions,
-typed configs from ROS parameters, and a main() runner with a clean shutdown.
+typed configs from ROS parameters (read-only unless live), ``/diagnostics`` publication, and a
+main() runner with a clean shutdown.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, TypeVar
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
@@ -35,6 +37,8 @@ from imgen_msgs.msg import DeltaPoseCommand
 from imgen_ros.core import qos as qos_profiles
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
+from imgen_ros.core.diagnostics import PERIOD_S as DIAGNOSTICS_PERIOD_S
+from imgen_ros.core.diagnostics import Level, Status
 from imgen_ros.core.params import (
     BUILTIN_PARAMETERS,
     ConfigError,
@@ -48,6 +52,7 @@ from imgen_ros.core.params import (
     overrides_for,
     param_table,
     ros_param_sources,
+    with_values,
 )
 from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
 
@@ -135,11 +140,17 @@ def message_class(type_name: str) -> type:
 _process_sources_checked = False   # the process's --params-file / -p sources were checked (by its first node)
 
 
-def _descriptor(name: str, info: ParamInfo) -> ParameterDescriptor:
-    """description, type and (scalar numbers) the range of a parameter, from its spec."""
+READ_ONLY_NOTE = "read-only: read at start-up; change it in the parameter file (or -p) and restart the node"
+
+
+def _descriptor(name: str, info: ParamInfo, read_only: bool = False) -> ParameterDescriptor:
+    """description, type, (scalar numbers) the range of a parameter, from its spec, and whether it
+    is read-only (its description then says how to change it)."""
     spec = info.spec or ParamSpec()
+    doc = f"{spec.doc} ({READ_ONLY_NOTE})" if read_only and spec.doc else READ_ONLY_NOTE if read_only else spec.doc
     descriptor = ParameterDescriptor(name=name, type=Parameter.Type.from_parameter_value(info.default).value,
-                                     description=spec.doc, additional_constraints=spec.constraint())
+                                     description=doc, additional_constraints=spec.constraint(),
+                                     read_only=read_only)
     span = spec.range
     if isinstance(span, Interval) and math.isfinite(span.lo) and math.isfinite(span.hi):
         if info.type is float:
@@ -152,13 +163,22 @@ def _descriptor(name: str, info: ParamInfo) -> ParameterDescriptor:
 
 
 def declare_config(node: Node, cls: type[T], extra: Mapping[str, Any] | None = None, *,
-                   process_nodes: Mapping[str, Iterable[str]] | None = None) -> T:
+                   process_nodes: Mapping[str, Iterable[str]] | None = None,
+                   on_change: Callable[[T], None] | None = None) -> T:
     """Declare every field of ``cls`` (dotted names, dataclass defaults, a ParameterDescriptor with the
     field's description and range) and build the config; refuse to start on a bad configuration.
 
     ``extra``: further node-level parameters that are not part of ``cls`` (name -> default or
     ``params.param(...)``). ``process_nodes``: the other nodes this process may host (name in this
     node's namespace -> the parameter names it declares), for the check of the process's sources.
+
+    Live parameters: a field declared ``live=True`` can be set while the node runs when the node
+    passes ``on_change`` (called with the new config; a ValueError it raises rejects the set with
+    its message); an extra declared ``param(..., live=True)`` is the node's own to handle (its own
+    set-parameters callback). Every other parameter is declared read-only, so rclpy rejects a set
+    ("Trying to set a read-only parameter: <name>."), and its description says to restart the node.
+    A live value outside its range or choices, or one the config's validation refuses, is rejected
+    with the reason (the range included).
 
     Raises ``params.ConfigError`` (and logs it as one FATAL line naming the file, the key and the
     allowed values) on: a ``--params-file`` section or ``-p`` rule of the process (``sys.argv``) that
@@ -203,9 +223,77 @@ def declare_config(node: Node, cls: type[T], extra: Mapping[str, Any] | None = N
     except ConfigError as exc:
         node.get_logger().fatal(f"refusing to start: {exc}")
         raise
+    def live(name: str) -> bool:
+        info = table[name]
+        return info.spec is not None and info.spec.live and (name in extras or on_change is not None)
+
     for name, info in table.items():
-        node.declare_parameter(name, info.default, _descriptor(name, info))
+        node.declare_parameter(name, info.default, _descriptor(name, info, read_only=not live(name)))
+    if on_change is not None:
+        current = [config]
+
+        def on_set(params: list[Parameter]) -> SetParametersResult:
+            changes = {p.name: _plain(p.value) for p in params if p.name in table and p.name not in extras}
+            if not changes:
+                return SetParametersResult(successful=True)
+            try:
+                new = with_values(current[0], changes, source=label)
+                on_change(new)
+            except (ConfigError, ValueError) as exc:
+                node.get_logger().warning(f"rejected parameter set {changes}: {exc}")
+                return SetParametersResult(successful=False, reason=str(exc))
+            current[0] = new
+            node.get_logger().info(f"parameters set live: {changes}")
+            return SetParametersResult(successful=True)
+
+        node.add_on_set_parameters_callback(on_set)
     return config
+
+
+def declare_fixed(node: Node, name: str, default: Any, doc: str, range: str | None = None) -> Any:
+    """Declare one read-only node parameter outside a config class (described, ranged) and return
+    its value. A value outside ``range`` refuses the start (ConfigError)."""
+    spec = ParamSpec(doc, Interval.parse(range) if range else None)
+    info = ParamInfo(type(default), default, spec)
+    value = node.declare_parameter(name, default, _descriptor(name, info, read_only=True)).value
+    if (problem := spec.problem(value)) is not None:
+        node.get_logger().fatal(f"refusing to start: parameter '{name}' = {value!r} {problem} ({doc})")
+        raise ConfigError(f"node '{node.get_fully_qualified_name()}': parameter '{name}' = {value!r} {problem}")
+    return value
+
+
+# ---------------------------------------------------------------- /diagnostics
+DIAGNOSTICS_TOPIC = "/diagnostics"   # absolute, as diagnostic_updater publishes it; the status names carry namespaces
+_DIAGNOSTICS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.VOLATILE)
+
+
+def status_msg(node_name: str, status: Status, hardware_id: str) -> DiagnosticStatus:
+    """A core.diagnostics Status as a DiagnosticStatus named "<node fqn>: <aspect>"."""
+    return DiagnosticStatus(level=bytes([int(status.level)]), name=f"{node_name}: {status.aspect}",
+                            message=status.message,
+                            hardware_id=hardware_id if status.hardware_id is None else status.hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in status.values.items()])
+
+
+def attach_diagnostics(node: Node, collect: Callable[[], Iterable[Status]], hardware_id: str,
+                       period_s: float = DIAGNOSTICS_PERIOD_S, callback_group: Any = None) -> None:
+    """Publish ``collect()`` on ``/diagnostics`` every ``period_s`` (a DiagnosticArray per call). A
+    ``collect`` that raises is reported as one ERROR status instead of stopping the node."""
+    publisher = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, _DIAGNOSTICS_QOS)
+    name = node.get_fully_qualified_name()
+
+    def tick() -> None:
+        try:
+            statuses = list(collect())
+        except Exception as exc:  # a diagnostics bug must not take the node down
+            node.get_logger().error(f"diagnostics failed: {type(exc).__name__}: {exc}", throttle_duration_sec=10.0)
+            statuses = [Status("diagnostics", Level.ERROR, f"diagnostics failed: {type(exc).__name__}: {exc}")]
+        msg = DiagnosticArray(status=[status_msg(name, s, hardware_id) for s in statuses])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        publisher.publish(msg)
+
+    node.create_timer(period_s, tick, callback_group=callback_group)
 
 
 def _plain(value: Any) -> Any:

@@ -10,22 +10,34 @@ publishes there, an ``ObjectPoseEstimate`` (valid, the pose estimate at the mome
 contact and under ``none`` an invalid one with status ``not_revealed``. Run sim_node with
 ``publish_revealed: false`` when this node serves the channel against the simulator.
 Parameters: ``config/contact_detector.yaml`` (``observability``, ``object_id``, ``publish_rate_hz``,
-``detector.*``).
+``detector.*``; read-only). ``/diagnostics``: the robot state's age (the wrench it watches) and
+whether the channel is open.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from rclpy.node import Node
 
 from imgen_msgs.msg import EpisodeEvent, ObjectPoseEstimate, RobotState
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.contact import OBSERVABILITY_MODES, ContactDetectorConfig, ContactReveal, ContactSample
 from imgen_ros.core.params import check_fields, meta, param
 from imgen_ros.core.pose import make_pose, pose_from_pos_quat
-from imgen_ros.nodes._ros import declare_config, pose_msg_arrays, pose_to_msg, qos, run, to_sec
+from imgen_ros.nodes._ros import (
+    attach_diagnostics,
+    declare_config,
+    now_s,
+    pose_msg_arrays,
+    pose_to_msg,
+    qos,
+    run,
+    to_sec,
+)
 
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
 
@@ -50,15 +62,26 @@ class ContactDetectorNode(Node):
         self.config = cfg = declare_config(self, ContactDetectorNodeConfig)
         self.channel = ContactReveal(cfg.detector, cfg.observability)
         self.episode_id: int | None = None
+        self.last_state_stamp: float | None = None
         self.pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_REVEALED, qos(topics.OBJECT_REVEALED))
         self.create_subscription(RobotState, topics.ROBOT_STATE, self._on_state, qos(topics.ROBOT_STATE))
         self.create_subscription(ObjectPoseEstimate, topics.OBJECT_POSE, self._on_pose, qos(topics.OBJECT_POSE))
         self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_event, qos(topics.EPISODE_EVENTS))
         self.create_timer(1.0 / cfg.publish_rate_hz, self._publish)
+        attach_diagnostics(self, self._diagnostics, "fr3")
         self.get_logger().info(f"contact detector for '{cfg.object_id}' ({cfg.observability} observability): "
                                f"force >= {cfg.detector.force_enter_n} N with the TCP >= "
                                f"{cfg.detector.min_tcp_height_m} m above z = {cfg.detector.table_z_m} m"
                                + (", or the fingers stopped on an object" if cfg.detector.use_grasp else ""))
+
+    def _diagnostics(self) -> list[diag.Status]:
+        age = math.inf if self.last_state_stamp is None else now_s(self) - self.last_state_stamp
+        status = diag.age_status("contact", {"robot state": (age, diag.STATE_AGE_S)})
+        revealed = self.channel.revealed is not None
+        episode = "no episode yet" if self.episode_id is None else f"episode {self.episode_id}"
+        message = f"{status.message}; {'revealed' if revealed else 'not revealed'} ({episode})"
+        return [diag.Status(status.aspect, status.level, message,
+                            {**status.values, "revealed": str(revealed), "episode_id": str(self.episode_id)})]
 
     def _on_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START and msg.episode_id != self.episode_id:
@@ -78,6 +101,7 @@ class ContactDetectorNode(Node):
     def _on_state(self, msg: RobotState) -> None:
         position, _ = pose_msg_arrays(msg.tcp_pose)
         stamp = to_sec(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        self.last_state_stamp = stamp
         sample = ContactSample(stamp, np.asarray(msg.external_wrench, dtype=float), float(position[2]),
                                float(msg.gripper_width))
         if self.channel.on_state(sample, position):

@@ -13,32 +13,38 @@ stale). The reason is in ``status`` and logged whenever it changes.
 Depth images must carry ``camera_frame_id`` (the calibration's ``child_frame`` when
 ``extrinsics_file`` is set: perception.extrinsics); others are rejected with ``frame_mismatch``.
 Parameters: ``config/cube_pose_estimator.yaml`` (``source.*``, ``estimator.*``, ``frame_id``,
-``extrinsics_file``, ``camera_frame_id``).
+``extrinsics_file``, ``camera_frame_id``); ``estimator.min_fitness`` and ``estimator.max_rmse_m`` are
+live (from the next frame on). ``/diagnostics``: fit rate over the last 2 s, fitness, rejections
+by reason, age of the last valid estimate.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from imgen_msgs.msg import ObjectPoseEstimate
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
-from imgen_ros.nodes._ros import declare_config, pose_to_msg, qos, run, to_sec, to_stamp
+from imgen_ros.nodes._ros import attach_diagnostics, declare_config, now_s, pose_to_msg, qos, run, to_sec, to_stamp
 from imgen_ros.perception.depth import DepthImageError, decode_image_msg
 from imgen_ros.perception.estimator import CubePoseEstimator, PoseEstimate, Reason
 from imgen_ros.perception.intrinsics import CameraInfoError, PinholeIntrinsics
 from imgen_ros.perception.sources import FrameSourceError
 from imgen_ros.perception.stream import CubePoseNodeConfig, open_pyrealsense_source
 
+FIT_HISTORY = 600   # published estimates kept for the fit rate (> 2 s at 90 fps)
+
 
 class CubePoseEstimatorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("cube_pose_estimator", **kwargs)
-        self.config = declare_config(self, CubePoseNodeConfig).with_extrinsics()
+        self.config = declare_config(self, CubePoseNodeConfig, on_change=self._reconfigure).with_extrinsics()
         self.estimator = CubePoseEstimator(self.config.estimator)
         self.pub = self.create_publisher(ObjectPoseEstimate, topics.OBJECT_POSE, qos(topics.OBJECT_POSE))
         self._lock = threading.Lock()
@@ -48,6 +54,8 @@ class CubePoseEstimatorNode(Node):
         self._info: CameraInfo | None = None
         self.last_reason: str | None = None
         self.frames = 0
+        self.fits: deque[diag.FitSample] = deque(maxlen=FIT_HISTORY)
+        self.last_valid_t: float | None = None
         source = self.config.source
         if source.kind == "ros":
             self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_image, qos(topics.DEPTH_IMAGE))
@@ -57,7 +65,25 @@ class CubePoseEstimatorNode(Node):
             target = self._pyrealsense_worker
         self._worker = threading.Thread(target=target, name="cube_pose_worker", daemon=True)
         self._worker.start()
+        attach_diagnostics(self, self._diagnostics, "d415 recording" if source.kind == "recording" else "d415")
         self.get_logger().info(f"estimating '{self.config.estimator.object_id}' from source '{source.kind}'")
+
+    # ---------------------------------------------------------------- live parameters, diagnostics
+    def _reconfigure(self, config: CubePoseNodeConfig) -> None:
+        """Live thresholds (estimator.min_fitness / max_rmse_m): the estimator reads them per frame.
+        ``config`` was derived from the running one, so the extrinsics stay applied."""
+        self.config = config
+        self.estimator.config = config.estimator
+
+    def _diagnostics(self) -> list[diag.Status]:
+        with self._lock:
+            samples = list(self.fits)
+            last_valid = self.last_valid_t
+        status = diag.estimator_status(samples, now_s(self), last_valid)
+        cfg = self.estimator.config
+        return [diag.Status(status.aspect, status.level, status.message,
+                            {**status.values, "min_fitness": f"{cfg.min_fitness:g}",
+                             "max_rmse_m": f"{cfg.max_rmse_m:g}", "frames_total": str(self.frames)})]
 
     # ---------------------------------------------------------------- ROS images
     def _on_info(self, msg: CameraInfo) -> None:
@@ -149,7 +175,12 @@ class CubePoseEstimatorNode(Node):
         msg.valid = bool(est.valid)
         msg.status = est.reason_text
         self.pub.publish(msg)
-        self.frames += 1
+        now = now_s(self)
+        with self._lock:
+            self.frames += 1
+            self.fits.append(diag.FitSample(now, bool(est.valid), est.reason.value, float(est.fitness)))
+            if est.valid:
+                self.last_valid_t = now
         if est.reason.value != self.last_reason:
             self.last_reason = est.reason.value
             if est.valid:

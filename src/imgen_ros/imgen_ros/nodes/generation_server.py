@@ -3,7 +3,9 @@
 Each goal runs ``imgen generate imgen`` (imgen_ros.datagen; deterministic, journaled, resumable)
 as a child process, so a cancel stops it cleanly (SIGINT; rerunning the same goal resumes from the
 journal). Feedback every ``feedback_period_s``: attempts and successes from the run's journal,
-success rate, kept episodes per minute and the ETA. One goal at a time.
+success rate, kept episodes per minute and the ETA. One goal at a time. ``feedback_period_s`` is
+live (from the next goal on). ``/diagnostics``: idle / running (progress) / the last goal failed
+(WARN).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from imgen_msgs.action import GenerateInterventions
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.params import check_fields, param
-from imgen_ros.nodes._ros import declare_config, run
+from imgen_ros.nodes._ros import attach_diagnostics, declare_config, run
 
 
 def journal_progress(out: Path) -> tuple[int, int]:
@@ -54,7 +57,8 @@ def generate_command(goal: GenerateInterventions.Goal) -> list[str]:
 
 @dataclass(frozen=True)
 class GenerationServerConfig:
-    feedback_period_s: float = param(1.0, "progress feedback period [s]", "[0.05, 60]")
+    feedback_period_s: float = param(1.0, "progress feedback period [s] (live: from the next goal on)", "[0.05, 60]",
+                                     live=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -63,13 +67,28 @@ class GenerationServerConfig:
 class GenerationServer(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("generation_server", **kwargs)
-        self.config = declare_config(self, GenerationServerConfig)
+        self.config = declare_config(self, GenerationServerConfig, on_change=self._reconfigure)
         self.busy = threading.Lock()
         self.proc: subprocess.Popen | None = None
+        self.progress = ""          # the running goal's last feedback, in words
+        self.last_failure = ""      # why the last finished goal failed ("" when it succeeded)
+        self.goals = 0
+        attach_diagnostics(self, self._diagnostics, "none")
         group = ReentrantCallbackGroup()
         self.server = ActionServer(self, GenerateInterventions, topics.GENERATE_INTERVENTIONS, self._execute,
                                    goal_callback=self._on_goal, cancel_callback=self._on_cancel,
                                    callback_group=group)
+
+    def _reconfigure(self, config: GenerationServerConfig) -> None:
+        self.config = config    # _execute reads feedback_period_s at the start of each goal
+
+    def _diagnostics(self) -> list[diag.Status]:
+        running = self.busy.locked()
+        state = f"running: {self.progress or 'starting'}" if running else f"idle ({self.goals} goals done)"
+        return [diag.flag_status("generation", not self.last_failure, state,
+                                 f"{state}; last goal failed: {self.last_failure}",
+                                 {"running": str(running), "goals": str(self.goals),
+                                  "last_failure": self.last_failure})]
 
     def _on_goal(self, goal: GenerateInterventions.Goal) -> GoalResponse:
         problems = []
@@ -101,7 +120,7 @@ class GenerationServer(Node):
             out.parent.mkdir(parents=True, exist_ok=True)
             with log.open("w") as log_file:
                 self.proc = subprocess.Popen(generate_command(goal), stdout=log_file, stderr=subprocess.STDOUT)
-                period = self.get_parameter("feedback_period_s").value
+                period = self.config.feedback_period_s
                 while self.proc.poll() is None:
                     if goal_handle.is_cancel_requested:
                         self.proc.send_signal(signal.SIGINT)
@@ -110,15 +129,19 @@ class GenerationServer(Node):
                         result.message = "canceled; rerun the same goal to resume from the journal"
                         return result
                     attempts, successes = journal_progress(out)
+                    self.progress = f"{successes}/{goal.num_episodes} kept of {attempts} attempts"
                     goal_handle.publish_feedback(self._feedback(attempts, successes, goal.num_episodes, t0))
                     time.sleep(period)
             rc = self.proc.returncode
         text = log.read_text()[-2000:]
+        self.goals += 1
         if rc != 0:
             goal_handle.abort()
             result.message = f"imgen generate imgen failed (exit {rc}): {text.strip().splitlines()[-1:]}"
+            self.last_failure = result.message
             self.get_logger().error(result.message)
             return result
+        self.last_failure = ""
         result.generated, result.attempts = final_counts(out)
         goal_handle.publish_feedback(self._feedback(result.attempts, result.generated, goal.num_episodes, t0))
         result.success = result.generated >= goal.num_episodes

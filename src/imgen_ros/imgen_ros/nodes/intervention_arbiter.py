@@ -6,7 +6,9 @@ Subscribes ``policy/command``, ``teleop/command``, ``teleop/engaged`` (deadman/t
 ``set_control_mode``. A 200 Hz watchdog tick turns stale inputs into HOLD within time-out (75 ms) + 5 ms.
 All callbacks share the node's mutually exclusive group, so the state machine sees one input at
 a time. On the robot run it SCHED_FIFO (the real launch file's ``chrt -f`` prefix) so that other
-load cannot delay the watchdog.
+load cannot delay the watchdog. The input time-outs (``*_timeout_s``) are live parameters: a set
+within their range re-times the watchdog at once. ``/diagnostics``: mode (a fault HOLD is ERROR),
+safety clips.
 """
 
 from __future__ import annotations
@@ -19,10 +21,20 @@ from std_msgs.msg import Bool
 
 from imgen_msgs.msg import ControlState, DeltaPoseCommand, EpisodeEvent, ObjectPoseEstimate, RobotState
 from imgen_msgs.srv import SetControlMode, StartEpisode, StopEpisode
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.arbiter import Arbiter, ArbiterConfig, Event, Mode, Output
 from imgen_ros.core.params import param
-from imgen_ros.nodes._ros import command_from_msg, command_to_msg, declare_config, now_s, pose_msg_arrays, qos, run
+from imgen_ros.nodes._ros import (
+    attach_diagnostics,
+    command_from_msg,
+    command_to_msg,
+    declare_config,
+    now_s,
+    pose_msg_arrays,
+    qos,
+    run,
+)
 from imgen_ros.nodes._ros import to_stamp as _stamp
 
 
@@ -38,7 +50,7 @@ class ArbiterNodeConfig(ArbiterConfig):
 class InterventionArbiter(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("intervention_arbiter", **kwargs)
-        self.config = declare_config(self, ArbiterNodeConfig)
+        self.config = declare_config(self, ArbiterNodeConfig, on_change=self._reconfigure)
         self.arbiter = Arbiter(self.config)
         self.command_pub = self.create_publisher(DeltaPoseCommand, topics.ROBOT_COMMAND, qos(topics.ROBOT_COMMAND))
         self.state_pub = self.create_publisher(ControlState, topics.CONTROL_STATE, qos(topics.CONTROL_STATE))
@@ -53,7 +65,19 @@ class InterventionArbiter(Node):
         self.create_service(SetControlMode, topics.SET_CONTROL_MODE, self._set_mode)
         self.create_timer(1.0 / self.get_parameter("watchdog_rate_hz").value, self._watchdog_tick)
         self.create_timer(1.0 / self.get_parameter("state_rate_hz").value, self._state_tick)
+        attach_diagnostics(self, self._diagnostics, "fr3")
         self._emit(Output(state_changed=True))
+
+    def _reconfigure(self, config: ArbiterNodeConfig) -> None:
+        """Live time-outs: the watchdog is re-timed (arrival times kept) and the mode re-evaluated."""
+        self.arbiter.watchdog.retime(config.timeouts())
+        self.arbiter.config = self.config = config
+        self._emit(self.arbiter.update(now_s(self)))
+
+    def _diagnostics(self) -> list[diag.Status]:
+        a = self.arbiter
+        return [diag.arbiter_mode_status(a.mode.name, a.reason, a.episode_id, a.episode_active),
+                diag.arbiter_clip_status(a.clipped, a.step, a.clipped_total, a.last_clip)]
 
     # ---------------------------------------------------------------- inputs
     def _on_policy(self, msg: DeltaPoseCommand) -> None:

@@ -10,26 +10,41 @@ occlusions are bridged with it) it publishes nothing, so the arbiter's watchdog 
 With ``fresh_state_s`` > 0 a tick that finds only an older robot state acts on the next one to
 arrive (the real robot's inputs are then ~1 ms old instead of up to one state period).
 ``policy/loop_timing`` reports, per decision, the robot state's and the pose's age by their
-measurement stamps (``state_age_s``, ``pose_age_s``) besides compute time.
+measurement stamps (``state_age_s``, ``pose_age_s``) besides compute time. ``observation.noise.mode``
+is a live parameter: a new mode takes effect at the next episode START (an episode keeps the
+corruption it started with). ``/diagnostics``: loop (period error, compute time), inputs (ages now).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from geometry_msgs.msg import Vector3
 from rclpy.node import Node
 
 from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent, LoopTiming, ObjectPoseEstimate, PoseError, RobotState
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.action import DEFAULT_SCALE
 from imgen_ros.core.command import DeltaCommand, Source
 from imgen_ros.core.observation import ObjectEstimate, ObservationConfig, PoseNoise, build_observation
 from imgen_ros.core.params import check_fields, param
 from imgen_ros.core.pose import pose_from_pos_quat
-from imgen_ros.nodes._ros import command_to_msg, declare_config, now_s, pose_msg_arrays, qos, run, to_sec, to_stamp
+from imgen_ros.nodes._ros import (
+    attach_diagnostics,
+    command_to_msg,
+    declare_config,
+    now_s,
+    pose_msg_arrays,
+    qos,
+    run,
+    to_sec,
+    to_stamp,
+)
 
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
 
@@ -85,7 +100,7 @@ def _obs_shapes(observation: ObservationConfig) -> dict[str, tuple[int, ...]]:
 class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
-        self.config = declare_config(self, PolicyNodeConfig)
+        self.config = declare_config(self, PolicyNodeConfig, on_change=self._reconfigure)
         try:
             self.policy, self.world = load(self.config.checkpoint, self.config.task, self.config.device,
                                            self.config.torch_threads, _obs_shapes(self.config.observation))
@@ -108,6 +123,9 @@ class PolicyNode(Node):
         self.last_gripper = -1.0
         self.last_tick: float | None = None
         self.deferred: tuple[float | None] | None = None   # (period,) of a tick waiting for a fresh state
+        self.next_noise: PoseNoise | None = None   # a live noise change, applied at the next START
+        self.period_errors: deque[float] = deque(maxlen=diag.LOOP_WINDOW)
+        self.compute_times: deque[float] = deque(maxlen=diag.LOOP_WINDOW)
         self.command_pub = self.create_publisher(DeltaPoseCommand, topics.POLICY_COMMAND, qos(topics.POLICY_COMMAND))
         self.timing_pub = self.create_publisher(LoopTiming, topics.POLICY_TIMING, qos(topics.POLICY_TIMING))
         self.pose_error_pub = self.create_publisher(PoseError, topics.POSE_ERROR, qos(topics.POSE_ERROR))
@@ -117,7 +135,27 @@ class PolicyNode(Node):
                                  qos(topics.OBJECT_REVEALED))
         self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_event, qos(topics.EPISODE_EVENTS))
         self.create_timer(1.0 / self.config.rate_hz, self._tick)
+        attach_diagnostics(self, self._diagnostics, "fr3")
         self.get_logger().info(f"policy {self.config.checkpoint!r} for {self.config.task} at {self.config.rate_hz} Hz")
+
+    # ---------------------------------------------------------------- live parameters, diagnostics
+    def _reconfigure(self, config: PolicyNodeConfig) -> None:
+        """A new noise mode (the only live field): checked now (ValueError rejects the set), used from
+        the next episode START on."""
+        noise = PoseNoise(config.observation.noise, task=config.task)
+        self.config, self.next_noise = config, noise
+        self.get_logger().info(f"pose error mode {config.observation.noise.mode!r} from the next episode on")
+
+    def _diagnostics(self) -> list[diag.Status]:
+        now = now_s(self)
+        state_age = math.inf if self.robot is None else now - to_sec(self.robot[1].header.stamp)
+        ids = self.config.observation.object_ids
+        pose_age = now - min(self.object_stamps[i] for i in ids) if all(i in self.object_stamps for i in ids) \
+            else math.inf
+        inputs = diag.policy_input_status(state_age, pose_age, self.config.max_input_age_s,
+                                          self.config.max_object_age_s)
+        loop = diag.policy_loop_status(list(self.period_errors), list(self.compute_times), self.config.rate_hz)
+        return [loop, replace(inputs, values={**inputs.values, "episode_active": str(self.active)})]
 
     # ---------------------------------------------------------------- inputs
     def _on_robot(self, msg: RobotState) -> None:
@@ -142,6 +180,8 @@ class PolicyNode(Node):
     def _on_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START and msg.episode_id != self.episode_id:
             self.policy.reset()
+            if self.next_noise is not None:
+                self.noise, self.next_noise = self.next_noise, None
             self.noise.new_episode(self.config.observation.noise.seed + msg.episode_id)
             self.revealed = None
             self.episode_id, self.step, self.active, self.last_gripper = msg.episode_id, 0, True, -1.0
@@ -220,6 +260,8 @@ class PolicyNode(Node):
         timing.observation_age_s = t_decide - oldest
         timing.state_age_s = stamp - to_sec(state.header.stamp)
         timing.pose_age_s = stamp - min(self.object_stamps[i] for i in ids)
+        self.period_errors.append(timing.period_error_s)
+        self.compute_times.append(timing.compute_s)
         self.timing_pub.publish(timing)
 
 

@@ -13,10 +13,13 @@ with a reader history of at least ``RECORD_DEPTH`` (a busy moment, e.g. closing 
 overwrite unread samples of a fast stream), and stores the class's profile as the topic's offered
 QoS, so ``ros2 bag play`` re-offers transient local where the graph used it (core.qos). Topics of
 ``data.bag.RECORDED_TOPICS`` whose message package is not installed are skipped with one warning.
+``/diagnostics``: the open bag, its bytes on disk and the chunk lag (time since the open chunk was
+last closed: what a kill would lose).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -25,18 +28,31 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
 from imgen_ros.core.params import check_fields, param
 from imgen_ros.core.qos import QosProfile, profile_of
 from imgen_ros.data.bag import RECORDED_TOPICS, EpisodeBagWriter, repair_bag
-from imgen_ros.nodes._ros import declare_config, message_class, rclpy_qos, run
+from imgen_ros.nodes._ros import attach_diagnostics, declare_config, message_class, rclpy_qos, run
 
 LATCH_ON_START = (topics.ROBOT_STATE, topics.OBJECT_POSE, topics.OBJECT_POSE_TRUE, topics.OBJECT_REVEALED,
                   topics.CONTROL_STATE, topics.TELEOP_ENGAGED, topics.POSE_ERROR, topics.JOINT_STATES,
                   topics.TCP_POSE, topics.BELIEVED_POSE, topics.TRUE_POSE)
 OUTCOMES = {1: "SUCCESS", 2: "FAILURE", 3: "ABORT"}
 RECORD_DEPTH = 200   # reader history per topic: > 2 s of the fastest stream (robot state, 50-100 Hz)
+
+
+def bytes_on_disk(path: Path) -> int:
+    """Total size of the files under ``path`` (chunks being renamed meanwhile are skipped)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def record_profile(topic: str) -> QosProfile:
@@ -79,6 +95,8 @@ class Recorder(Node):
         self.names: dict[str, str] = {}     # relative topic -> resolved name (stored in the bag)
         self.types: dict[str, str] = {}     # relative topic -> message type, of the topics recorded
         self.event_type = message_class(RECORDED_TOPICS[topics.EPISODE_EVENTS])
+        self.last_chunk_t = time.monotonic()   # when the open chunk was last closed (or the bag opened)
+        self.episodes = 0
         missing = []
         for topic, type_name in RECORDED_TOPICS.items():
             try:
@@ -92,6 +110,7 @@ class Recorder(Node):
         if missing:
             self.get_logger().warning(f"not recording {', '.join(missing)}: message package not installed")
         self.create_timer(cfg.chunk_s, self._flush)
+        attach_diagnostics(self, self._diagnostics, "none")
         self.get_logger().info(f"recording episodes to {self.root} (chunks of {cfg.chunk_s} s)")
 
     def _on_message(self, topic: str, data: bytes) -> None:
@@ -126,6 +145,7 @@ class Recorder(Node):
         offered = {self.names[t]: profile_of(t) for t in self.types}
         self.bag = EpisodeBagWriter(self.root / name, types, custom, topic_qos=offered)
         self.episode_id = event.episode_id
+        self.last_chunk_t = time.monotonic()
         for topic, (t, data) in self.last.items():
             self.bag.write(self.names[topic], min(t, stamp - 1), data)
         self.get_logger().info(f"episode {event.episode_id}: recording {self.bag.path}")
@@ -136,11 +156,21 @@ class Recorder(Node):
         self.get_logger().info(f"closed {self.bag.path} ({self.bag.messages_written} messages, "
                                f"{custom.get('imgen_outcome')})")
         self.bag, self.episode_id = None, None
+        self.episodes += 1
 
     def _flush(self) -> None:
         with self.lock:
             if self.bag is not None:
                 self.bag.flush()
+                self.last_chunk_t = time.monotonic()
+
+    def _diagnostics(self) -> list[diag.Status]:
+        with self.lock:
+            path = None if self.bag is None else self.bag.path
+            lag = time.monotonic() - self.last_chunk_t
+        size = 0 if path is None else bytes_on_disk(path)
+        return [diag.recorder_status(None if path is None else path.name, size, lag, self.config.chunk_s,
+                                     self.episodes)]
 
     def close(self) -> None:
         with self.lock:

@@ -9,18 +9,32 @@
   (``dropped_stale``), so a delayed queue never replays stale motion.
 - No command for ``command_timeout_s``: hold the pose once (the arbiter normally sends HOLD itself).
 - ``robot_state`` (imgen_msgs/RobotState) at ``state_rate_hz``.
-Parameters: ``config/robot_driver.yaml``.
+- ``/diagnostics``: connection (driver started, age of the last robot state read), commands
+  (executed, dropped stale, refused).
+Parameters: ``config/robot_driver.yaml`` (all read-only: the driver is set up once).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 
 from rclpy.node import Node
 
 from imgen_msgs.msg import DeltaPoseCommand, RobotState
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
-from imgen_ros.nodes._ros import command_from_msg, declare_config, now_s, pose_to_msg, qos, run, to_stamp
+from imgen_ros.nodes._ros import (
+    attach_diagnostics,
+    command_from_msg,
+    declare_config,
+    now_s,
+    pose_to_msg,
+    qos,
+    run,
+    to_stamp,
+)
 from imgen_ros.robot.config import RobotDriverNodeConfig
 from imgen_ros.robot.factory import make_driver
 from imgen_ros.robot.interface import ArmState, DriverError, RobotDriver
@@ -65,7 +79,19 @@ class RobotDriverNode(Node):
         self._holding = True
         self.executed = 0
         self.dropped_stale = 0
+        self.dropped = diag.RecentEvents()
+        self.refused = diag.RecentEvents()
+        self.last_state_read: float | None = None   # time.monotonic() of the last robot state read
+        self.last_error = ""
+        attach_diagnostics(self, self._diagnostics, "sim" if self.config.driver == "sim" else "fr3")
         self.get_logger().info(f"driver '{self.config.driver}' started")
+
+    def _diagnostics(self) -> list[diag.Status]:
+        now = time.monotonic()
+        age = math.inf if self.last_state_read is None else now - self.last_state_read
+        # started: this node exists only once driver.start() succeeded (it raises otherwise)
+        return [diag.driver_connection_status(self.config.driver, True, age, self.last_error),
+                diag.driver_commands_status(self.executed, self.dropped, self.refused, now)]
 
     def _on_command(self, msg: DeltaPoseCommand) -> None:
         command = command_from_msg(msg)
@@ -73,6 +99,7 @@ class RobotDriverNode(Node):
         age = now - command.stamp
         if abs(age) > self.config.max_command_age_s:
             self.dropped_stale += 1
+            self.dropped.add(time.monotonic())
             self.get_logger().warning(
                 f"dropped command {msg.step}: stamped {age * 1e3:.0f} ms "
                 f"{'ago' if age > 0 else 'in the future (clocks not synchronized?)'} "
@@ -85,9 +112,13 @@ class RobotDriverNode(Node):
             self.executed += 1
             self._holding = False
         except ValueError as err:
+            self.refused.add(time.monotonic())
+            self.last_error = f"refused command {msg.step}: {err}"
             self.get_logger().error(f"refused command {msg.step}: {err}; holding")
             self._hold()
         except DriverError as err:
+            self.refused.add(time.monotonic())
+            self.last_error = f"command {msg.step} failed: {err}"
             self.get_logger().error(f"command {msg.step} failed: {err}")
 
     def _watchdog(self) -> None:
@@ -106,8 +137,10 @@ class RobotDriverNode(Node):
         try:
             state = self.driver.read_state()
         except DriverError as err:
+            self.last_error = f"no robot state: {err}"
             self.get_logger().warning(f"no robot state: {err}", throttle_duration_sec=2.0)
             return
+        self.last_state_read = time.monotonic()
         if self.driver.name == "sim":   # its stamps are simulation time; the graph compares ROS time
             state = dataclasses.replace(state, stamp_s=now_s(self))
         self.state_pub.publish(state_to_msg(state))

@@ -5,7 +5,8 @@ mistake signal, like imgen_ros.sim.human.SimulatedHuman): while the policy drive
 ``env.mistake_detected()``; then it presses the takeover button (``teleop/engaged`` true, 50 Hz)
 and drives ``teleop/command`` (20 Hz) with the privileged scripted expert (back off, then finish
 the task on the true poses) until the episode ends. Not engaged, it sends zero motion with the
-gripper as it is, so a takeover never jumps the gripper.
+gripper as it is, so a takeover never jumps the gripper. ``/diagnostics``: watching or engaged, and
+the interventions so far (always OK: a simulated device does not fail).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand, Source
 from imgen_ros.core.params import check_fields, param
-from imgen_ros.nodes._ros import command_to_msg, declare_config, now_s, qos
+from imgen_ros.nodes._ros import attach_diagnostics, command_to_msg, declare_config, now_s, qos
 from imgen_ros.sim.expert import ScriptedExpert
 
 TERMINAL = (EpisodeEvent.EVENT_SUCCESS, EpisodeEvent.EVENT_FAILURE, EpisodeEvent.EVENT_ABORT)
@@ -54,6 +56,12 @@ class SimHumanTeleop(Node):
                           callback_group=callback_group)
         self.create_timer(1.0 / self.get_parameter("command_rate_hz").value, self._command,
                           callback_group=callback_group)
+        attach_diagnostics(self, self._diagnostics, "sim", callback_group=callback_group)
+
+    def _diagnostics(self) -> list[diag.Status]:
+        state = "engaged" if self.engaged else "watching for a mistake" if self.active else "no episode"
+        return [diag.flag_status("device", True, f"simulated human {state}; {self.interventions} interventions", "",
+                                 {"engaged": str(self.engaged), "interventions": str(self.interventions)})]
 
     def _on_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START and msg.episode_id != self.episode_id:

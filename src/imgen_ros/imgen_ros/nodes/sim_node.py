@@ -13,7 +13,8 @@ contact_detector node) and ``robot_state.external_wrench`` (sim.wrench's estimat
 ``sim/reset`` (StartEpisode: task, seed) samples a new scene; on success or at the horizon it ends
 the running episode through the arbiter's ``stop_episode``; ``auto_episodes`` > 0 runs that many
 episodes back to back (reset, start, wait for the end). Runtime parameters ``fault.*`` inject
-faults for tests (NaN pose, frozen pose/camera/robot state). Perturbations for ``imgen rehearse``
+faults for tests (NaN pose, frozen pose/camera/robot state); every other parameter is read-only.
+``/diagnostics``: the world (episode, steps; an injected fault is WARN). Perturbations for ``imgen rehearse``
 (default off): ``depth_noise_scale`` multiplies the D415's axial depth noise, ``push_step`` > 0 pushes
 the cube ``push_distance_m`` sideways at that step of every episode (rehearsal.perturbations). With
 ``simulated_human: true`` the
@@ -36,13 +37,14 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent, ObjectPoseEstimate, RobotState
 from imgen_msgs.srv import StartEpisode, StopEpisode
+from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.core.command import DeltaCommand
 from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
 from imgen_ros.core.params import check_fields, param, param_table
 from imgen_ros.core.pose import make_pose, pose_from_pos_quat
 from imgen_ros.graph.sim_world import DepthRenderThread, gripper_qpos, make_world, revealed_estimate
-from imgen_ros.nodes._ros import command_from_msg, declare_config, pose_to_msg, qos, run
+from imgen_ros.nodes._ros import attach_diagnostics, command_from_msg, declare_config, pose_to_msg, qos, run
 from imgen_ros.nodes.generation_server import GenerationServerConfig
 from imgen_ros.nodes.sim_human_teleop import SimHumanTeleopConfig
 from imgen_ros.rehearsal.perturbations import push_body, push_offset
@@ -87,8 +89,8 @@ class SimNodeConfig:
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_node", **kwargs)
-        self.config = cfg = declare_config(self, SimNodeConfig, {f"fault.{f}": False for f in FAULTS},
-                                           process_nodes=HOSTED_NODES)
+        faults = {f"fault.{f}": param(False, f"inject the fault {f} (tests; live)", live=True) for f in FAULTS}
+        self.config = cfg = declare_config(self, SimNodeConfig, faults, process_nodes=HOSTED_NODES)
         self.faults = dict.fromkeys(FAULTS, False)
         self.add_on_set_parameters_callback(self._on_parameters)
         d415 = D415Config(noise=DepthNoiseConfig().scaled(cfg.depth_noise_scale))
@@ -128,6 +130,7 @@ class SimNode(Node):
         if self.camera is not None:
             self.camera.start()
             self.create_timer(1.0 / cfg.depth_rate_hz, self._render_depth, callback_group=g)
+        attach_diagnostics(self, self._diagnostics, "sim", callback_group=g)
         self.get_logger().info(f"sim world {cfg.task} (noise {cfg.noise}, observability {cfg.observability}, "
                                f"seed {cfg.seed}, depth {'on' if self.camera else 'off'})")
 
@@ -141,6 +144,16 @@ class SimNode(Node):
                 self.faults[name] = bool(p.value)
                 self.get_logger().warning(f"fault {name} = {bool(p.value)}")
         return SetParametersResult(successful=True)
+
+    def _diagnostics(self) -> list[diag.Status]:
+        active = [name for name, on in self.faults.items() if on]
+        episode = (f"episode {self.episode_id} step {self.episode_steps}" if self.episode_active
+                   else f"no episode running (last {self.episode_id})")
+        values = {"task": self.config.task, "noise": self.config.noise, "episode_id": str(self.episode_id),
+                  "episode_active": str(self.episode_active), "steps": str(self.episode_steps),
+                  "faults": ",".join(active), "auto_episodes": self.auto_state}
+        return [diag.flag_status("world", not active, f"{self.config.task}: {episode}",
+                                 f"{self.config.task}: {episode}; injected fault(s) {', '.join(active)}", values)]
 
     # ---------------------------------------------------------------- commands and stepping
     def _on_command(self, msg: DeltaPoseCommand) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import open3d as o3d
 from numpy.typing import NDArray
 
+from imgen_ros.core.params import param
 from imgen_ros.core.pose import Pose, make_pose, pos_quat_from_pose, pose_from_pos_quat, yaw_matrix
 from imgen_ros.core.symmetry import canonical_cube_rotation
 from imgen_ros.perception.cube_model import cube_surface_points
@@ -110,8 +111,10 @@ class CubePoseEstimatorConfig:
     icp_distances_m: tuple[float, ...] = (0.015, 0.005)
     icp_max_iterations: int = 30
     yaw_seeds_deg: tuple[float, ...] = (0.0, 30.0, 60.0)
-    min_fitness: float = 0.7
-    max_rmse_m: float = 0.003
+    min_fitness: float = param(0.7, "a fit explaining a smaller fraction of the cluster's points is rejected "
+                               "(low_fitness); live: applies from the next frame", "[0, 1]", live=True)
+    max_rmse_m: float = param(0.003, "a fit whose inliers are further from the model surface (RMS) is rejected "
+                              "(high_rmse) [m]; live: applies from the next frame", "(0, 0.02]", live=True)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
