@@ -35,7 +35,7 @@ def test_namespaced_arbiter_applies_the_safety_limits_of_its_file(ros_context, r
     ros_spin(reader)
     expected = read_ros_params(CONFIG / "arbiter.yaml", FQN)
     names = [*sorted(n for n in expected if n.startswith("safety.")), "latch_faults", "pose_timeout_s"]
-    assert expected["safety.max_translation_m"] == 0.03    # not the code default (0.05): the file applies
+    assert expected["safety.max_rotation_rad"] == 0.4    # not the code default (0.5): the file applies
     response = call(reader, GetParameters, f"{FQN}/get_parameters", GetParameters.Request(names=names), wait_until)
     got = {n: parameter_value_to_python(v) for n, v in zip(names, response.values, strict=True)}
     got = {n: list(v) if not isinstance(v, bool | int | float | str) else v for n, v in got.items()}
@@ -57,7 +57,7 @@ BAD_FILES = {
     "wrong_section": (ARBITER_YAML.replace("/**/intervention_arbiter:", "/**/intervention_arbitr:"),
                       r"{file}: section '/\*\*/intervention_arbitr' matches no node of this process "
                       r"\(/fr3/intervention_arbiter\); did you mean '/\*\*/intervention_arbiter'\?"),
-    "out_of_range": (re.sub(r"max_translation_m: 0\.03", "max_translation_m: 3.0", ARBITER_YAML),
+    "out_of_range": (re.sub(r"max_translation_m: 0\.05", "max_translation_m: 3.0", ARBITER_YAML),
                      r"{file}: parameter 'safety.max_translation_m' = 3.0 is outside its range \(0, 0.05\]"),
     "no_safety_block": (ARBITER_YAML.replace(SAFETY_BLOCK, ""),
                         r"node '/fr3/intervention_arbiter': the 'safety' parameters must be given explicitly"),

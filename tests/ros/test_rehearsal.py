@@ -57,7 +57,7 @@ def test_rehearsal_smoke_with_the_expert(tmp_path):
     assert set(s["cpu_s"]) == {"sim_node", "cube_pose_estimator", "contact_detector", "policy_node",
                                "intervention_arbiter", "joy_teleop", "recorder"}
     assert s["in_process"]["trials"] == 2 and len(s["in_process"]["per_trial_success"]) == 2
-    assert doc["config"]["safety"]["max_translation_m"] == 0.03     # the real robot's arbiter file
+    assert doc["config"]["safety"]["max_rotation_rad"] == 0.4     # the real robot's arbiter file
     bags = sorted((out / "bags" / "expert__none").iterdir())
     assert len(bags) == 2
     outcomes = [bag_custom_data(b) for b in bags]
