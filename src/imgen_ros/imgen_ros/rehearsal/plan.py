@@ -16,7 +16,7 @@ and the overrides the simulator needs:
   ``observation.noise.mode: task`` (``pose_error:=task``), ``observation.noise.seed`` =
   ``seed_base - 1``, so episode ``i`` (arbiter id ``i + 1``) draws its pose error with seed
   ``seed_base + i``, the number of its scene seed (see :data:`CORRUPTION_NOTE`).
-- ``intervention_arbiter``: the real robot's ``config/arbiter.yaml`` (3 cm / 0.3 rad per step, the
+- ``intervention_arbiter``: the real robot's ``config/arbiter.yaml`` (5 cm / 0.4 rad per step, the
   real workspace, latching faults), SCHED_FIFO through ``imgen_ros.core.realtime`` as launched.
 - ``joy_teleop``: ``config/joy_teleop.yaml`` (teleop:=joy); the driver stands in for the spacenav
   driver with an idle SpaceMouse, so the supervisor's heartbeat is real and nobody takes over.
