@@ -35,6 +35,7 @@ import shutil
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from imgen_ros.share import config_file as config
 from launch.actions import (
     DeclareLaunchArgument,
     GroupAction,
@@ -63,15 +64,6 @@ from launch import LaunchDescription
 PACKAGE = "imgen_ros"
 # franka_description's FR3 (joints fr3_joint1..7; with the hand fr3_finger_joint1/2, as viz_mirror names them)
 FR3_XACRO = ("robots", "fr3", "fr3.urdf.xacro")
-
-
-def config(name: str) -> str:
-    """An installed imgen_ros parameter file; missing is an error here (launch_ros only warns, and the
-    node would start on its defaults)."""
-    path = Path(get_package_share_directory(PACKAGE)) / "config" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such imgen_ros config file (rebuild the workspace: colcon build)")
-    return str(path)
 
 
 def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,

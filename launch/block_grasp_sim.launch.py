@@ -11,9 +11,8 @@ the believed cube pose itself). Episodes: call ``sim/reset`` then ``start_episod
 ``auto_episodes``.
 """
 
-from pathlib import Path
 
-from ament_index_python.packages import get_package_share_directory
+from imgen_ros.share import config_file as config
 from launch.actions import DeclareLaunchArgument, GroupAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
@@ -23,15 +22,6 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch import LaunchDescription
 
 PACKAGE = "imgen_ros"
-
-
-def config(name: str) -> str:
-    """An installed imgen_ros parameter file; missing is an error here (launch_ros only warns, and the
-    node would start on its defaults)."""
-    path = Path(get_package_share_directory(PACKAGE)) / "config" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such imgen_ros config file (rebuild the workspace: colcon build)")
-    return str(path)
 
 
 def generate_launch_description() -> LaunchDescription:

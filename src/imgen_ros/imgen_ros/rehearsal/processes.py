@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from imgen_ros.share import config_file
+
 NETNS_MARK = "IMGEN_IN_NETNS"   # set by scripts/netns-run and by the re-execution below
 _UNSHARE_SCRIPT = 'ip link set lo up && exec "$@"'
 
@@ -69,15 +71,7 @@ DDS_PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 
 def dds_profile_source() -> Path:
     """config/fastdds_shm.xml: the installed copy, else the source tree's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory("imgen_ros")) / "config" / "fastdds_shm.xml"
-        if installed.is_file():
-            return installed
-    except (ImportError, LookupError, ValueError):
-        pass
-    return Path(__file__).resolve().parents[4] / "config" / "fastdds_shm.xml"
+    return Path(config_file("fastdds_shm.xml", allow_source_tree=True))
 
 
 def write_dds_profile(path: Path) -> Path:
