@@ -35,7 +35,8 @@ from rclpy.node import Node  # noqa: E402
 # multi-threaded executor that spun the test's own nodes busy-waited (ros2/rclpy#1452), and more so
 # the more threads earlier tests had left in the process; ``ros_spin`` is single-threaded now.
 GRAPH_TIMING_MODULES = {"test_graph_faults.py", "test_policy_node.py", "test_recorder.py", "test_sim_graph.py",
-                        "test_sim_perception.py", "test_arbiter_node.py"}
+                        "test_sim_perception.py", "test_arbiter_node.py", "test_rehearsal.py",
+                        "test_diagnostics_graph.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -26,6 +26,10 @@ from sensor_msgs.msg import Image
 
 from imgen_msgs.msg import EpisodeEvent, ObjectPoseEstimate
 
+# A real-time graph on a shared 2-core machine: a run disturbed by other load is retried (up to twice);
+# a genuine regression fails every attempt.
+pytestmark = pytest.mark.flaky(reruns=2, reruns_delay=3)
+
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
