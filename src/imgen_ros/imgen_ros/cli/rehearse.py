@@ -60,17 +60,28 @@ def run(args: argparse.Namespace) -> int:
     return _rehearse(args, config, rows, out)
 
 
+OWN_NETNS_ENV = "IMGEN_REHEARSAL_NETNS"
+
+
 def _isolate() -> None:
-    """Re-execute in a private network namespace (or refuse) before any ROS 2 code runs."""
+    """Re-execute in a network namespace of its own (or refuse) before any ROS 2 code runs. Even inside
+    a private namespace (scripts/netns-run) the graph gets a fresh one: another graph already running
+    there on the same DDS domain (a test suite's, a user's) must not answer its services or events."""
     from imgen_ros.rehearsal.processes import IsolationError, in_private_netns, reexec_in_private_netns
 
-    if in_private_netns():
+    if os.environ.get(OWN_NETNS_ENV) == "1":
         return
     if sys.argv[1:2] != ["rehearse"]:   # called as a function: argv is not this command, do not guess
+        if in_private_netns():
+            return
         raise CliError("imgen rehearse must run in a private network namespace (scripts/netns-run)")
+    os.environ[OWN_NETNS_ENV] = "1"
     try:
         reexec_in_private_netns([sys.executable, "-m", "imgen_ros.cli.main", *sys.argv[1:]])
     except IsolationError as exc:
+        os.environ.pop(OWN_NETNS_ENV, None)
+        if in_private_netns():   # cannot nest one: the enclosing private namespace still keeps DDS local
+            return
         raise CliError(str(exc)) from exc
 
 
