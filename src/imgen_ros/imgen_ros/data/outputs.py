@@ -253,13 +253,18 @@ def prepare_partial(out: PathLike, *, overwrite: bool, inputs: Iterable[PathLike
     if os.path.lexists(partial) and not overwrite:
         raise OutputError(f"{partial} holds {what} results; move it away, or pass --overwrite to discard it")
     created = make_parents(out)
+    _create_empty(partial, out, created, os.O_TRUNC)
+    return partial, created
+
+
+def _create_empty(path: Path, out: Path, created: list[Path], flag: int) -> None:
+    """Create ``path`` empty (``flag``: os.O_TRUNC or os.O_EXCL); on failure remove the parent folders
+    made for ``out`` and raise its one-line OutputError."""
     try:
-        fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
-        os.close(fd)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | flag, 0o644))
     except OSError as exc:
         remove_created(created)
         raise os_error(out, exc) from exc
-    return partial, created
 
 
 @contextlib.contextmanager
@@ -274,12 +279,7 @@ def atomic_file(out: PathLike, *, overwrite: bool = False, inputs: Iterable[Path
     created = make_parents(out)
     remove_stale_temps(out)
     tmp = temp_path(out)
-    try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        os.close(fd)
-    except OSError as exc:
-        remove_created(created)
-        raise os_error(out, exc) from exc
+    _create_empty(tmp, out, created, os.O_EXCL)
     try:
         yield tmp
         publish(tmp, out, overwrite=overwrite)
