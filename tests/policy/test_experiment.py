@@ -1,4 +1,5 @@
-"""The experiment pipeline: planning (fast) and the block_grasp smoke run end to end (slow)."""
+"""The experiment pipeline: planning (fast) and the block_grasp, seeds and action_noise smoke runs end to end
+(slow)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
+from imgen_ros.cli.experiment import NAMES
 from imgen_ros.cli.main import main
-from imgen_ros.policy.experiment import build_plan, critical_path
-from imgen_ros.policy.experiment_spec import ALL_VARIANTS
+from imgen_ros.data.reader import DatasetReader
+from imgen_ros.policy.experiment import EXPERIMENT_NAMES, _Artifacts, build_plan, critical_path, parse_artifact, slug
+from imgen_ros.policy.experiment_report import seed_summaries
+from imgen_ros.policy.experiment_spec import (
+    ALL_VARIANTS,
+    SCALES,
+    Column,
+    experiments,
+    noise_variants,
+    seed_variant,
+)
 
 
 def test_block_grasp_plan_shares_artifacts_and_orders_dependencies(tmp_path: Path) -> None:
@@ -37,10 +48,86 @@ def test_block_grasp_plan_shares_artifacts_and_orders_dependencies(tmp_path: Pat
     assert prio["block_grasp/data/src_demos"] > prio["block_grasp/data/test_demos"]
 
 
-@pytest.mark.parametrize("name", ["table1", "table2", "table3", "scaling", "budget"])
+@pytest.mark.parametrize("name", ["table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise"])
 def test_other_experiments_plan(name: str, tmp_path: Path) -> None:
     plan = build_plan(name, "paper", tmp_path)
     assert plan.eval_keys and all(plan.steps[k].fn == "evaluate_policy" for k in plan.eval_keys.values())
+
+
+def test_experiment_names_agree_everywhere() -> None:
+    for scale in SCALES.values():
+        assert tuple(experiments(scale)) == EXPERIMENT_NAMES == NAMES
+
+
+def test_seeds_plan_trains_the_same_datasets_with_three_training_seeds(tmp_path: Path) -> None:
+    plan = build_plan("seeds", "demo", tmp_path, seed=5)
+    assert plan.experiment.variants == tuple(seed_variant(k, nearest) for k in (1, 2, 3) for nearest in (False, True))
+    trains = {v: plan.steps[plan.train_keys[(v, "nut_insertion")]].kwargs for v in plan.experiment.variants}
+    for nearest, artifact in ((False, "imgen_200"), (True, "imgen_nearest_200")):
+        runs = [trains[seed_variant(k, nearest)] for k in (1, 2, 3)]
+        assert [r["seed"] for r in runs] == [6, 7, 8]  # experiment seed 5 + 1, 2, 3
+        assert len({r["out_dir"] for r in runs}) == 3
+        assert all(r["datasets"] == runs[0]["datasets"] for r in runs)
+        assert [Path(d).stem for d in runs[0]["datasets"]] == ["base_data", artifact]
+    # one dataset of each kind, generated once from the one base policy (itself trained with seed + 1)
+    data = sorted(k.split("/data/")[1] for k in plan.steps if "/data/" in k)
+    assert data == ["base_data", "imgen_200", "imgen_nearest_200", "interventions_10", "src_demos"]
+    assert plan.steps["nut_insertion/train/base"].kwargs["seed"] == 6
+    assert {c.task for c in plan.experiment.columns} == {"nut_insertion"}
+    assert plan.experiment.paper[seed_variant(2)] == {"Nut Insertion": 1.00}
+    assert set(plan.experiment.seed_groups) == {"I-MG", "I-MG (nearest source)"}
+
+
+def test_action_noise_plan_generates_low_noise_interventions_beside_the_default_ones(tmp_path: Path) -> None:
+    plan = build_plan("action_noise", "demo", tmp_path)
+    generate = {k.split("/data/")[1]: s.kwargs for k, s in plan.steps.items() if s.fn == "generate"}
+    assert set(generate) == {"base_data", "imgen_np_200", "imgen_200", "imgen_nearest_200",
+                             "imgen_np_200_action_noise_0_005", "imgen_200_action_noise_0_005",
+                             "imgen_nearest_200_action_noise_0_005"}
+    assert "action_noise" not in generate["base_data"]  # D (and so the base policy) is shared
+    for artifact in ("imgen_np_200", "imgen_200", "imgen_nearest_200"):
+        default, low = generate[artifact], generate[f"{artifact}_action_noise_0_005"]
+        assert "action_noise" not in default and low["action_noise"] == 0.005
+        assert low["out"] != default["out"]
+        # otherwise the same generation: same sources, policy, seed and selection
+        assert {k: v for k, v in low.items() if k not in ("out", "action_noise")} == \
+               {k: v for k, v in default.items() if k != "out"}
+    for noise, suffix in ((0.05, ""), (0.005, "_action_noise_0_005")):
+        no_policy, imgen, nearest = noise_variants(noise)
+        for variant, artifact in ((no_policy, "imgen_np_200"), (imgen, "imgen_200"), (nearest, "imgen_nearest_200")):
+            datasets = plan.steps[plan.train_keys[(variant, "nut_insertion")]].kwargs["datasets"]
+            assert [Path(d).stem for d in datasets] == ["base_data", artifact + suffix]
+    assert plan.experiment.paper[noise_variants(0.005)[0]] == {"Nut Insertion": 0.66}
+    # default-noise steps are exactly table1's Nut Insertion steps (a shared --out would reuse them)
+    table1 = build_plan("table1", "demo", tmp_path)
+    for key in ("nut_insertion/data/imgen_200", "nut_insertion/data/imgen_np_200", "nut_insertion/train/base"):
+        assert plan.steps[key].kwargs == table1.steps[key].kwargs
+
+
+def test_artifact_options_are_checked(tmp_path: Path) -> None:
+    assert parse_artifact("imgen_np@200:action_noise=0.005") == ("imgen_np", "200", {"action_noise": "0.005"})
+    assert parse_artifact("base_data") == ("base_data", "", {})
+    for bad in ("imgen@200:noise=0.1", "imgen@200:action_noise"):
+        with pytest.raises(ValueError, match="options must be"):
+            parse_artifact(bad)
+    artifacts = _Artifacts(build_plan("seeds", "smoke", tmp_path), Column("Nut Insertion", "nut_insertion"),
+                           "nut_insertion")
+    with pytest.raises(ValueError, match="only generated datasets"):
+        artifacts.dataset("recovery@10:action_noise=0.005")
+    assert artifacts.dataset("base_data:action_noise=0.01")[1].endswith("base_data_action_noise_0_01.hdf5")
+
+
+def test_seed_summaries_report_mean_and_sample_spread() -> None:
+    exp = experiments(SCALES["smoke"])["seeds"]
+    rows = [{"variant": v, "results": {"Nut Insertion": {"success_rate": rate, "train_seed": k}}}
+            for v, rate, k in zip(exp.variants, (0.5, 0.25, 0.75, 0.25, 1.0, 0.25), (1, 1, 2, 2, 3, 3), strict=True)]
+    imgen, nearest = seed_summaries(exp, rows)
+    assert imgen["group"] == "I-MG" and imgen["success_rates"] == [0.5, 0.75, 1.0]
+    assert imgen["mean"] == pytest.approx(0.75) and imgen["std"] == pytest.approx(0.25)
+    assert (imgen["min"], imgen["max"], imgen["train_seeds"]) == (0.5, 1.0, [1, 2, 3])
+    assert imgen["paper_mean"] == pytest.approx(0.98667, abs=1e-4)
+    assert imgen["paper_std"] == pytest.approx(0.011547, abs=1e-5)
+    assert nearest["std"] == 0.0 and "paper_mean" not in nearest
 
 
 def test_unknown_names_are_user_errors(tmp_path: Path) -> None:
@@ -69,3 +156,61 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
     assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "25 steps, 25 reused" in printed and "start" not in printed
+
+
+def _markers(out: Path, fn: str) -> dict[str, dict]:
+    records = (json.loads(p.read_text()) for p in sorted((out / "steps").glob("*.json")))
+    return {r["kwargs"].get("out_dir") or r["kwargs"].get("out"): r for r in records if r["fn"] == fn}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_seeds_smoke_trains_three_seeds_on_the_same_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "seeds"
+    assert main(["experiment", "seeds", "--scale", "smoke", "--seed", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    variants = [seed_variant(k, nearest) for k in (1, 2, 3) for nearest in (False, True)]
+    assert [row["variant"] for row in results["rows"]] == variants
+    trains = _markers(out, "train_policy")
+    by_variant = {Path(d).name: r for d, r in trains.items()}
+    for nearest in (False, True):
+        runs = [by_variant[slug(seed_variant(k, nearest))] for k in (1, 2, 3)]
+        assert [r["kwargs"]["seed"] for r in runs] == [3, 4, 5]  # experiment seed 2 + 1, 2, 3
+        assert all(r["kwargs"]["datasets"] == runs[0]["kwargs"]["datasets"] for r in runs)
+        assert len({r["result"]["best_checkpoint"] for r in runs}) == 3
+    cells = {row["variant"]: row["results"]["Nut Insertion"] for row in results["rows"]}
+    assert [cells[seed_variant(k)]["train_seed"] for k in (1, 2, 3)] == [3, 4, 5]
+    assert all(c["trials"] == 4 and Path(c["checkpoint"]).is_file() for c in cells.values())
+    assert [s["group"] for s in results["seed_summaries"]] == ["I-MG", "I-MG (nearest source)"]
+    assert results["seed_summaries"][0]["paper_success_rates"] == [0.98, 1.00, 0.98]
+    md = (out / "results.md").read_text()
+    assert "## Across training seeds" in md and "seed + 1, seed + 2, seed + 3" in md
+    assert (out / "results.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["experiment", "seeds", "--scale", "smoke", "--seed", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "18 steps, 18 reused" in printed and "start" not in printed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_action_noise_smoke_generates_low_noise_interventions(tmp_path: Path) -> None:
+    out = tmp_path / "action_noise"
+    assert main(["experiment", "action_noise", "--scale", "smoke", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [row["variant"] for row in results["rows"]] == [*noise_variants(0.05), *noise_variants(0.005)]
+    data = out / "nut_insertion" / "data"
+    for artifact in ("imgen_np_6", "imgen_6", "imgen_nearest_6"):
+        for path, noise in ((data / f"{artifact}.hdf5", 0.05), (data / f"{artifact}_action_noise_0_005.hdf5", 0.005)):
+            with DatasetReader(path) as reader:
+                assert reader.json_attr("imgen_config")["job"]["params"]["replay"]["action_noise"] == noise
+            assert results["datasets"][f"nut_insertion/{path.stem}"]["action_noise"] == noise
+    with DatasetReader(data / "base_data.hdf5") as reader:  # D keeps the default noise
+        assert reader.json_attr("imgen_config")["job"]["params"]["replay"]["action_noise"] == 0.05
+    trained = {Path(k).name: [Path(d).stem for d in r["kwargs"]["datasets"]]
+               for k, r in _markers(out, "train_policy").items()}
+    assert trained["i_mg_policy_action_noise_0_005"] == ["base_data", "imgen_np_6_action_noise_0_005"]
+    assert trained["i_mg_action_noise_0_05"] == ["base_data", "imgen_6"]
+    for row in results["rows"]:
+        assert row["results"]["Nut Insertion"]["trials"] == 4
+    assert "| I-MG - Policy (action noise 0.005) |" in (out / "results.md").read_text()

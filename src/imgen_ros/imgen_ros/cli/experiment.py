@@ -26,7 +26,7 @@ from imgen_ros.cli.main import CliError
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
 
 EXPERIMENT_SEED = bounded_int(0, 1_000_000)  # data seeds are 1000 * seed + k
-NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget")
+NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
 IDENTITY = "imgen_experiment.json"
 LEGACY_HUMAN = "oracle"  # the human model of experiments recorded before --human existed
 
@@ -141,7 +141,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "experiment", help="reproduce a paper table: build every dataset variant, train, evaluate, report",
         description="block_grasp (Table 4 sim), table1 (Nut Insertion, 2-Pc Assembly, Coffee), table2 (Nut-and-Peg "
-                    "geometry), table3 (partial observability), scaling (I-MG size), budget (human vs I-MG). "
+                    "geometry), table3 (partial observability), scaling (I-MG size), budget (human vs I-MG), "
+                    "seeds (Nut Insertion I-MG, 3 training seeds), action_noise (Nut Insertion I-MG - Policy and "
+                    "I-MG at action noise 0.05 and 0.005). "
                     "Finished steps are reused when rerun with the same arguments.")
     parser.add_argument("name", choices=NAMES)
     parser.add_argument("--scale", default="demo", choices=("smoke", "demo", "paper"),
@@ -151,7 +153,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="replace a --out holding anything but this experiment (old contents deleted only after "
                              "the new run succeeded)")
     parser.add_argument("--seed", type=EXPERIMENT_SEED, default=0,
-                        help=EXPERIMENT_SEED.doc("experiment seed (data 1000*seed+k, training seed+1)"))
+                        help=EXPERIMENT_SEED.doc("experiment seed (data 1000*seed+k, training seed+1; "
+                                                 "seeds: seed+1..3)"))
     parser.add_argument("--workers", type=WORKERS, default=None,
                         help=WORKERS.doc("concurrent single-core steps (default: 2)"))
     parser.add_argument("--human", default=DEFAULT_HUMAN, choices=HUMAN_MODELS,

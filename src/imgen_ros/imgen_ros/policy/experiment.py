@@ -10,7 +10,8 @@ default: takes over on what it sees, late, and moves like a teleoperator; ``orac
 expert taking over on the generator's own mistake detector), see ``imgen_ros.sim.human``.
 
 Seeds: everything derives from ``--seed S``: collection/generation seeds ``1000*S + k``, the
-training seed ``S + 1`` for every variant, and the fixed evaluation seeds
+training seed ``S + 1`` for every variant (``S + k`` for a recipe with ``train_seed=k``: the
+``seeds`` experiment), and the fixed evaluation seeds
 ``EVAL_SEED_BASE + i`` (identical scenes and corruptions for every variant; never used for data
 or checkpoint selection).
 """
@@ -41,7 +42,8 @@ from imgen_ros.policy.experiment_spec import (
     recipes,
 )
 
-EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget")
+EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
+ARTIFACT_OPTIONS = ("action_noise",)  # ``NAME:option=value`` suffixes of a generated artifact
 
 
 @dataclass
@@ -85,6 +87,17 @@ def group_name(column: Column) -> str:
     if column.data_noise != "on":
         name += f"-data_{column.data_noise}"
     return name
+
+
+def parse_artifact(name: str) -> tuple[str, str, dict[str, str]]:
+    """``imgen_np@200:action_noise=0.005`` -> (``imgen_np``, ``200``, {``action_noise``: ``0.005``})."""
+    head, *options = name.split(":")
+    base, _, arg = head.partition("@")
+    parsed = dict(option.partition("=")[::2] for option in options)
+    unknown = sorted(set(parsed) - set(ARTIFACT_OPTIONS))
+    if unknown or any(not v for v in parsed.values()):
+        raise ValueError(f"artifact {name!r}: options must be {'|'.join(ARTIFACT_OPTIONS)}=VALUE, got {options}")
+    return base, arg, parsed
 
 
 def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN) -> Plan:
@@ -134,7 +147,7 @@ class _Artifacts:
     def dataset(self, name: str) -> tuple[str, str]:
         """(step key, hdf5 path) of artifact ``name`` (e.g. ``base_data``, ``imgen@200``)."""
         c, scale, p = self.column, self.plan.scale, self.plan
-        base, _, arg = name.partition("@")
+        base, arg, options = parse_artifact(name)
         key = f"{self.group}/data/{slug(name)}"
         path = self._path(name)
         common = {"task": c.task, "observability": c.observability}
@@ -187,16 +200,28 @@ class _Artifacts:
                         label=f"I-MG {arg} interventions{label}")
         else:
             raise ValueError(f"unknown artifact {name!r}")
+        if options:
+            step = self._with_options(step, name, options)
         return p.add(step), path
 
-    def _train(self, variant: str, datasets: tuple[str, ...], weights: tuple[float, ...] | None) -> str:
+    @staticmethod
+    def _with_options(step: Step, name: str, options: dict[str, str]) -> Step:
+        """``step`` generating with the artifact's ``action_noise`` (only generated artifacts take it)."""
+        if step.fn != "generate":
+            raise ValueError(f"artifact {name!r}: only generated datasets take options")
+        noise = float(options["action_noise"])
+        return Step(step.key, step.fn, {**step.kwargs, "action_noise": noise}, step.deps,
+                    label=f"{step.label}, action noise {noise:g}")
+
+    def _train(self, variant: str, datasets: tuple[str, ...], weights: tuple[float, ...] | None,
+               train_seed: int = 1) -> str:
         keys, paths = zip(*(self.dataset(d) for d in datasets), strict=True)
         out_dir = str(self.root / "train" / slug(variant))
         size = asdict(self.plan.scale.train)
         return self.plan.add(Step(
             key=f"{self.group}/train/{slug(variant)}", fn="train_policy",
             kwargs={"task": self.column.task, "datasets": list(paths), "weights": list(weights) if weights else None,
-                    "out_dir": out_dir, "size": size, "seed": self.s + 1,
+                    "out_dir": out_dir, "size": size, "seed": self.s + train_seed,
                     "eval_noise": self.column.select_noise or self.column.noise,
                     "eval_observability": self.column.observability},
             deps=tuple(keys), label=f"train {variant}"))
@@ -208,7 +233,7 @@ class _Artifacts:
     def policy(self, variant: str, recipe: Recipe) -> str:
         if recipe.use_base_policy:
             return self.base_policy()[0]
-        return self._train(variant, recipe.datasets, recipe.weights)
+        return self._train(variant, recipe.datasets, recipe.weights, recipe.train_seed)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -119,21 +119,25 @@ def recovery_segments(source: str, out: str) -> dict[str, Any]:
 
 def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noise: str, observability: str,
              policy: str | None = None, policy_execution: bool = True, selection: str | None = None,
-             allow_short: bool = False) -> dict[str, Any]:
+             allow_short: bool = False, action_noise: float | None = None) -> dict[str, Any]:
     """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes.
 
     ``selection`` picks each source segment (``random`` or ``nearest``, see datagen.sources); None: the
     library's default for the kind (``datagen.episodes.DEFAULT_SELECTION``). ``allow_short`` (smoke scale):
-    a run that gives up keeps the episodes it kept, if any, instead of failing the step."""
+    a run that gives up keeps the episodes it kept, if any, instead of failing the step. ``action_noise``:
+    the std of the noise on executed actions; None: ``ReplayConfig``'s default."""
     from imgen_ros.data.outputs import partial_path
     from imgen_ros.datagen.episodes import GenerationParams
     from imgen_ros.datagen.job import GenerationJob
     from imgen_ros.datagen.journal import journal_path
+    from imgen_ros.datagen.replay import ReplayConfig
     from imgen_ros.datagen.runner import RunOptions, run_generation
 
+    replay = ReplayConfig() if action_noise is None else ReplayConfig(action_noise=action_noise)
     job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
                         noise=noise, observability=observability,
-                        params=GenerationParams(policy_execution=policy_execution, selection=selection))
+                        params=GenerationParams(replay=replay, policy_execution=policy_execution,
+                                                selection=selection))
     try:
         report = run_generation(job, _fresh(out), RunOptions(n=n, workers=1, progress=False, overwrite=True,
                                                               valid_every=0))
@@ -144,9 +148,11 @@ def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noi
         os.replace(partial, out)
         journal_path(out).unlink(missing_ok=True)
         print(f"kept a short dataset: {exc}", flush=True)
-        return {**_dataset_stats(out), "short": str(exc), "selection": job.params.selection}
+        return {**_dataset_stats(out), "short": str(exc), "selection": job.params.selection,
+                "action_noise": replay.action_noise}
     return {**_dataset_stats(out), "attempts": report.attempts, "outcomes": report.outcomes,
-            "success_rate": round(report.success_rate, 4), "selection": job.params.selection}
+            "success_rate": round(report.success_rate, 4), "selection": job.params.selection,
+            "action_noise": replay.action_noise}
 
 
 # ----------------------------------------------------------------------------------------------

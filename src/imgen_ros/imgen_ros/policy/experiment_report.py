@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import time
@@ -33,7 +34,8 @@ def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
         cells: dict[str, Any] = {}
         for column in exp.columns:
             ev = results[plan.eval_keys[(variant, column.label)]]
-            train = results[plan.train_keys[(variant, group_name(column))]]
+            train_key = plan.train_keys[(variant, group_name(column))]
+            train = results[train_key]
             cells[column.label] = {
                 "success_rate": ev["success_rate"], "successes": ev["successes"], "trials": ev["trials"],
                 "ci_low": ev["ci_low"], "ci_high": ev["ci_high"], "mistakes": ev["mistakes"],
@@ -41,6 +43,7 @@ def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
                 "checkpoint": train["best_checkpoint"], "best_epoch": train["best_epoch"],
                 "selection_success_rate": train.get("selection_success_rate"),
                 "train_datasets": train["datasets"], "train_weights": train["weights"],
+                "train_seed": plan.steps[train_key].kwargs["seed"],
             }
         for label in exp.mean_columns:
             k = sum(c["successes"] for c in cells.values())
@@ -50,6 +53,33 @@ def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
                             "derived": "mean of " + ", ".join(c.label for c in exp.columns)}
         rows.append({"variant": variant, "results": cells, "paper": exp.paper.get(variant, {})})
     return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1; None for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def seed_summaries(exp: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per seed group and column: the mean, sample std and range of the rows' success rates, ours and the paper's."""
+    by_variant = {row["variant"]: row for row in rows}
+    out = []
+    for group, variants in exp.seed_groups.items():
+        for label in (c.label for c in exp.columns):
+            ours = [by_variant[v]["results"][label]["success_rate"] for v in variants]
+            paper = [exp.paper[v][label] for v in variants if label in exp.paper.get(v, {})]
+            mean, std = _mean_std(ours)
+            summary = {"group": group, "column": label, "variants": list(variants), "success_rates": ours,
+                       "mean": mean, "std": std, "min": min(ours), "max": max(ours),
+                       "train_seeds": [by_variant[v]["results"][label]["train_seed"] for v in variants]}
+            if paper:
+                summary["paper_mean"], summary["paper_std"] = _mean_std(paper)
+                summary["paper_success_rates"] = paper
+            out.append(summary)
+    return out
 
 
 HUMAN_DEVIATIONS = {
@@ -88,6 +118,30 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
+def _seed_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    if not summaries:
+        return []
+    lines = ["## Across training seeds", "",
+             "| rows | column | training seeds | imgen mean ± std | imgen range | paper mean ± std |",
+             "|---|---|---|---|---|---|"]
+    for s in summaries:
+        paper = (f"{s['paper_mean']:.1%} ± {_pct1(s['paper_std'])}" if "paper_mean" in s else "—")
+        lines.append(f"| {s['group']} | {s['column']} | {', '.join(map(str, s['train_seeds']))} | "
+                     f"{s['mean']:.1%} ± {_pct1(s['std'])} | {s['min']:.0%}–{s['max']:.0%} | {paper} |")
+    return [*lines, "", "std: sample standard deviation (n - 1) over the seeds' success rates.", ""]
+
+
+def _pct1(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+def _train_seeds(summary: dict[str, Any]) -> str:
+    seeds = sorted({cell["train_seed"] for row in summary["rows"] for cell in row["results"].values()
+                    if "train_seed" in cell})
+    s = summary["seed"]
+    return ", ".join(f"seed + {t - s}" for t in seeds) or "seed + 1"
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     labels = summary["column_labels"]
     lines = [f"# {summary['title']}", "",
@@ -108,6 +162,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                       f"{r['ci_low']:.0%}–{r['ci_high']:.0%}", _pct(row["paper"].get(label))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "![results](results.png)", ""]
+    lines += _seed_lines(summary.get("seed_summaries", []))
     if summary.get("note"):
         lines += [summary["note"], ""]
     lines += ["## Protocol", "",
@@ -121,14 +176,17 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"LSTM {summary['scale']['train']['rnn_num_layers']}x{summary['scale']['train']['rnn_hidden_dim']}, "
               f"GMM {summary['scale']['train']['gmm_modes']} modes, lr {summary['scale']['train']['learning_rate']}; "
               f"{summary['scale']['final_trials']} evaluation trials.",
-              f"- Seeds: experiment seed {summary['seed']} (data seeds 1000*seed + k, training seed seed + 1).", ""]
+              f"- Seeds: experiment seed {summary['seed']} (data seeds 1000*seed + k, training seed "
+              f"{_train_seeds(summary)}).", ""]
     if summary["deviations"]:
         lines += ["## Deviations from the paper's protocol", ""]
         lines += [f"- {d}" for d in summary["deviations"]]
         lines.append("")
-    lines += ["## Datasets", "", "| artifact | episodes | samples | generation attempts |", "|---|---|---|---|"]
+    lines += ["## Datasets", "", "| artifact | episodes | samples | generation attempts | action noise |",
+              "|---|---|---|---|---|"]
     for key, d in summary["datasets"].items():
-        lines.append(f"| {key} | {d['demos']} | {d['samples']} | {d.get('attempts', '—')} |")
+        lines.append(f"| {key} | {d['demos']} | {d['samples']} | {d.get('attempts', '—')} | "
+                     f"{d.get('action_noise', '—')} |")
     split = summary.get("time_split")
     if split:
         lines += ["", "## Where the time went", "",
@@ -157,6 +215,10 @@ def render_table(summary: dict[str, Any]) -> str:
             ours = f"{r['success_rate']:.0%} [{r['ci_low']:.0%}-{r['ci_high']:.0%}]"
             line += f"{ours:>24}{_pct(row['paper'].get(label)):>8}"
         out.append(line)
+    for s in summary.get("seed_summaries", []):
+        paper = f", paper {s['paper_mean']:.1%} ± {_pct1(s['paper_std'])}" if "paper_mean" in s else ""
+        out.append(f"{s['group']} over training seeds ({s['column']}): {s['mean']:.1%} ± {_pct1(s['std'])} "
+                   f"(range {s['min']:.0%}–{s['max']:.0%}){paper}")
     return "\n".join(out)
 
 
@@ -166,13 +228,15 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
     labels = [c.label for c in exp.columns] + list(exp.mean_columns)
     datasets = {key.split("/data/")[0] + "/" + key.split("/data/")[1]: {k: v for k, v in res.items()
                                                                           if k in ("demos", "samples", "attempts",
-                                                                                   "outcomes", "path")}
+                                                                                   "outcomes", "path",
+                                                                                   "action_noise")}
                 for key, res in results.items() if "/data/" in key}
     human = getattr(plan, "human", "operator")
     summary = {
         "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed, "human": human,
         "variants": list(exp.variants), "columns": [asdict(c) for c in exp.columns], "column_labels": labels,
-        "rows": rows, "note": exp.note, "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human]],
+        "rows": rows, "seed_summaries": seed_summaries(exp, rows), "note": exp.note,
+        "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human]],
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
         "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
         "time_split": time_split(plan, results),

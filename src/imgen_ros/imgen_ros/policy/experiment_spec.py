@@ -16,6 +16,12 @@ every variant that needs them (see ``imgen_ros.policy.experiment``):
   ``interventions@10`` with policy execution (the base policy) and a random source per mistake (the
   paper's I-MG) / the nearest source (imgen's improvement) / without policy execution (the source
   mistake replayed open-loop).
+- ``NAME:action_noise=X`` (e.g. ``imgen_np@200:action_noise=0.005``): artifact ``NAME`` generated with
+  action noise X instead of ``ReplayConfig.action_noise`` (0.05; see :func:`with_action_noise`), a
+  distinct file; its inputs (sources, base policy) are the default ones.
+
+A recipe may also set the training seed (``train_seed``: experiment seed + k, default k = 1) so that
+one dataset is trained several times (the ``seeds`` experiment).
 
 Every table reports I-MG twice, side by side: the paper's random source selection (row ``I-MG``) and
 nearest-source selection (row ``I-MG (nearest source)``). Source demos and interventions come from
@@ -28,10 +34,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from imgen_ros.datagen.replay import ReplayConfig
+
 SOURCE_DEMOS = 10
 SOURCE_INTERVENTIONS = 10
 NEAREST = "nearest source"
 NEAREST_VARIANT = f"I-MG ({NEAREST})"  # I-MG with nearest-source selection, beside the paper's random "I-MG"
+TRAINING_SEEDS = (1, 2, 3)  # the seeds experiment: training seeds experiment seed + k
+ACTION_NOISE = ReplayConfig().action_noise  # the paper's (MimicGen's) default, 0.05
+LOW_ACTION_NOISE = 0.005  # the paper's "10x reduced magnitude of action noise"
+ACTION_NOISES = (ACTION_NOISE, LOW_ACTION_NOISE)  # the action_noise experiment's settings
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,7 @@ class Recipe:
     datasets: tuple[str, ...] = ()
     weights: tuple[float, ...] | None = None
     use_base_policy: bool = False
+    train_seed: int = 1  # training seed = experiment seed + train_seed
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,25 @@ class Experiment:
     paper: dict[str, dict[str, float]] = field(default_factory=dict)  # variant -> column label -> rate
     note: str = ""
     mean_columns: tuple[str, ...] = ()  # label of a derived column averaging the others (table 2)
+    # label -> rows that differ only in their training seed; results.md reports their mean and spread (seeds)
+    seed_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def with_action_noise(artifact: str, action_noise: float) -> str:
+    """The artifact ``artifact`` generated with ``action_noise``: itself at the default noise, else
+    ``artifact:action_noise=X`` (a distinct dataset)."""
+    return artifact if action_noise == ACTION_NOISE else f"{artifact}:action_noise={action_noise:g}"
+
+
+def seed_variant(k: int, nearest: bool = False) -> str:
+    """The seeds experiment's row for training seed experiment seed + ``k``."""
+    return f"I-MG (training seed {k}, {NEAREST})" if nearest else f"I-MG (training seed {k})"
+
+
+def noise_variants(action_noise: float) -> tuple[str, str, str]:
+    """The action_noise experiment's rows at ``action_noise``: I-MG - Policy, I-MG, I-MG (nearest source)."""
+    x = f"action noise {action_noise:g}"
+    return f"I-MG - Policy ({x})", f"I-MG ({x})", f"I-MG ({x}, {NEAREST})"
 
 
 def recipes(scale: Scale) -> dict[str, Recipe]:
@@ -155,6 +187,12 @@ def recipes(scale: Scale) -> dict[str, Recipe]:
     for size in scale.budget_imgen:
         out[f"{size} I-MG from 10"] = Recipe(("base_data", f"imgen@{size}"))
         out[f"{size} I-MG from 10 ({NEAREST})"] = Recipe(("base_data", f"imgen_nearest@{size}"))
+    for k in TRAINING_SEEDS:
+        out[seed_variant(k)] = Recipe(("base_data", f"imgen@{n}"), train_seed=k)
+        out[seed_variant(k, nearest=True)] = Recipe(("base_data", f"imgen_nearest@{n}"), train_seed=k)
+    for noise in ACTION_NOISES:
+        for variant, artifact in zip(noise_variants(noise), ("imgen_np", "imgen", "imgen_nearest"), strict=True):
+            out[variant] = Recipe(("base_data", with_action_noise(f"{artifact}@{n}", noise)))
     return out
 
 
@@ -174,6 +212,47 @@ ALL_VARIANTS = ("Base", "Source Int", "Weighted Src Int", "Source Demo", "MG Dem
 SELECTION_NOTE = (f"I-MG rows pick a random source intervention per mistake, as the paper does; the '{NEAREST}' "
                   "rows pick among the 3 sources whose take-over TCP pose in the object frame is nearest (imgen's "
                   "change, docs/learning.md). The paper's number stands beside the random row.")
+
+
+SEEDS_NOTE = (f"The three training seeds (experiment seed + {', + '.join(map(str, TRAINING_SEEDS))}) train on the "
+              "same datasets (one base policy, one set of 10 interventions, one I-MG dataset per selection); "
+              "seed + 1 is the training seed of every other experiment. The paper's three runs stand beside ours "
+              "in seed order, although the paper's seed values are unknown.")
+NOISE_NOTE = (f"Only the I-MG - Policy and I-MG interventions are generated with the reduced action noise "
+              f"({LOW_ACTION_NOISE:g}, the paper's 10x reduction of {ACTION_NOISE:g}, MimicGen's default): the "
+              "paper reduces the noise injected into executed actions 'during the MimicGen process' and attributes "
+              "I-MG's insensitivity to the mistakes its policy execution covers, a property of the generated "
+              "interventions. The base dataset D, the base policy deployed for I-MG (trained on D), the 10 source "
+              "interventions and the generation seeds are the same at both noise levels, so each pair of rows "
+              "differs only in the action noise of its generated interventions.")
+
+
+def seeds_experiment(n: int) -> Experiment:
+    """Nut Insertion I-MG trained with three training seeds on the same datasets (paper: 98%, 100%, 98%)."""
+    return Experiment(
+        name="seeds", title="Training seeds: I-MG on Nut Insertion (full observability), 3 training seeds",
+        columns=(Column("Nut Insertion", "nut_insertion"),),
+        variants=tuple(seed_variant(k, nearest) for k in TRAINING_SEEDS for nearest in (False, True)),
+        paper={seed_variant(k): {"Nut Insertion": v} for k, v in zip(TRAINING_SEEDS, (0.98, 1.00, 0.98), strict=True)},
+        seed_groups={"I-MG": tuple(seed_variant(k) for k in TRAINING_SEEDS),
+                     NEAREST_VARIANT: tuple(seed_variant(k, nearest=True) for k in TRAINING_SEEDS)},
+        note=f"{SEEDS_NOTE} I-MG uses {n} generated interventions. {SELECTION_NOTE}")
+
+
+def action_noise_experiment() -> Experiment:
+    """Nut Insertion I-MG - Policy and I-MG at the default and a 10x lower action noise (paper: 86% -> 66%, 98%)."""
+    paper_rows = {ACTION_NOISE: (0.86, 0.98), LOW_ACTION_NOISE: (0.66, 0.98)}
+    paper = {}
+    for noise, (ablation, imgen) in paper_rows.items():
+        no_policy, random, _ = noise_variants(noise)
+        paper[no_policy] = {"Nut Insertion": ablation}
+        paper[random] = {"Nut Insertion": imgen}
+    return Experiment(
+        name="action_noise", title=f"Action noise: I-MG - Policy and I-MG on Nut Insertion, action noise "
+                                   f"{ACTION_NOISE:g} vs {LOW_ACTION_NOISE:g}",
+        columns=(Column("Nut Insertion", "nut_insertion"),),
+        variants=tuple(v for noise in ACTION_NOISES for v in noise_variants(noise)),
+        paper=paper, note=f"{NOISE_NOTE} {SELECTION_NOTE}")
 
 
 def experiments(scale: Scale) -> dict[str, Experiment]:
@@ -234,6 +313,8 @@ def experiments(scale: Scale) -> dict[str, Experiment]:
                    f"{b[0]} I-MG from 10": {"2-Pc Assembly": 0.24}, f"{b[1]} I-MG from 10": {"2-Pc Assembly": 0.70}},
             note=f"Paper sizes 100 human / 100 and 1000 I-MG map to {h} / {b[0]} and {b[1]} at this scale. "
                  f"{SELECTION_NOTE}"),
+        "seeds": seeds_experiment(scale.imgen_generated),
+        "action_noise": action_noise_experiment(),
     }
 
 
