@@ -15,6 +15,7 @@ from imgen_ros.policy.experiment_report import seed_summaries
 from imgen_ros.policy.experiment_spec import (
     ALL_VARIANTS,
     SCALES,
+    TABLE4_VARIANTS,
     Column,
     experiments,
     noise_variants,
@@ -24,16 +25,18 @@ from imgen_ros.policy.experiment_spec import (
 
 def test_block_grasp_plan_shares_artifacts_and_orders_dependencies(tmp_path: Path) -> None:
     plan = build_plan("block_grasp", "demo", tmp_path)
-    assert set(v for v, _ in plan.eval_keys) == set(ALL_VARIANTS)
+    assert set(v for v, _ in plan.eval_keys) == set(TABLE4_VARIANTS)
     # one base policy, deployed for interventions and I-MG, and evaluated as "Base"
     base = plan.train_keys[("Base", "block_grasp")]
     assert plan.steps["block_grasp/data/interventions_10"].deps == (base,)
     assert base in plan.steps["block_grasp/data/imgen_200"].deps
     assert base not in plan.steps["block_grasp/data/imgen_np_200"].deps
     assert plan.steps["block_grasp/data/imgen_np_200"].kwargs["policy_execution"] is False
-    # Weighted Src Int = Source Int's files drawn 50/50
-    weighted = plan.steps[plan.train_keys[("Weighted Src Int", "block_grasp")]].kwargs
-    plain = plan.steps[plan.train_keys[("Source Int", "block_grasp")]].kwargs
+    # Weighted Src Int (a Table 1 row) = Source Int's files drawn 50/50
+    table1 = build_plan("table1", "demo", tmp_path / "t1")
+    assert set(v for v, _ in table1.eval_keys) == set(ALL_VARIANTS)
+    weighted = table1.steps[table1.train_keys[("Weighted Src Int", "nut_insertion")]].kwargs
+    plain = table1.steps[table1.train_keys[("Source Int", "nut_insertion")]].kwargs
     assert weighted["datasets"] == plain["datasets"] and weighted["weights"] == [1.0, 1.0]
     assert plain["weights"] is None
     # Source Demo / MG Demo come from the corrupted test environment, the base data from the clean one
@@ -143,11 +146,14 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
     out = tmp_path / "smoke"
     assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["variants"] == list(ALL_VARIANTS)
-    assert [row["variant"] for row in results["rows"]] == list(ALL_VARIANTS)
+    assert results["variants"] == list(TABLE4_VARIANTS)
+    assert [row["variant"] for row in results["rows"]] == list(TABLE4_VARIANTS)
     for row in results["rows"]:
         cell = row["results"]["Simulation"]
         assert cell["trials"] == 4 and 0.0 <= cell["success_rate"] <= 1.0
+        # the old 200-step horizon's result, from the same rollouts: never more than the full horizon's
+        early = cell["within_prior_horizon"]
+        assert early["steps"] == 200 and 0 <= early["successes"] <= cell["successes"]
         assert Path(cell["checkpoint"]).is_file()
     assert (out / "results.md").read_text().count("|") > 20
     assert (out / "results.png").stat().st_size > 0
@@ -155,7 +161,7 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "25 steps, 25 reused" in printed and "start" not in printed
+    assert "21 steps, 21 reused" in printed and "start" not in printed
 
 
 def _markers(out: Path, fn: str) -> dict[str, dict]:
@@ -214,3 +220,14 @@ def test_action_noise_smoke_generates_low_noise_interventions(tmp_path: Path) ->
     for row in results["rows"]:
         assert row["results"]["Nut Insertion"]["trials"] == 4
     assert "| I-MG - Policy (action noise 0.005) |" in (out / "results.md").read_text()
+
+
+def test_success_within_the_prior_horizon_counts_only_early_successes() -> None:
+    from imgen_ros.policy.experiment_report import _within_prior_horizon
+
+    trials = [{"success": True, "steps": 150}, {"success": True, "steps": 250}, {"success": False, "steps": 400},
+              {"success": True, "steps": 200}]
+    early = _within_prior_horizon({"task": "block_grasp", "per_trial": trials})["within_prior_horizon"]
+    assert early == {"steps": 200, "successes": 2, "success_rate": 0.5}
+    # Nut-and-Peg kept its horizon: nothing to report
+    assert _within_prior_horizon({"task": "nut_peg_assembly", "per_trial": trials}) == {}

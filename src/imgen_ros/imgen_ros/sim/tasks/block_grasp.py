@@ -52,7 +52,7 @@ def cube_grasp_yaw(rot: NDArray[np.float64]) -> float:
 
 class BlockGrasp(Task):
     name = "block_grasp"
-    horizon = 200
+    horizon = 400  # see Task.horizon: 2x+ the simulated operator's longest source intervention
     subtasks = (SubtaskSpec("cube", None),)
     object_names = ("cube",)
     channel = ContactChannel("fingers", "cube", revealed="cube", partial_cue="contact_position")

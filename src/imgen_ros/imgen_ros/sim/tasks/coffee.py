@@ -78,7 +78,7 @@ def raised(position: NDArray, dz: float) -> NDArray[np.float64]:
 
 class Coffee(Task):
     name = "coffee"
-    horizon = 200
+    horizon = 400  # see Task.horizon: 2x+ the simulated operator's longest source intervention
     subtasks = (SubtaskSpec("coffee_machine", None),)
     object_names = ("coffee_machine", "pod")
     channel = ContactChannel("pod", "pod_holder", revealed="coffee_machine", partial_cue="contact_position")

@@ -30,7 +30,7 @@ HANDLE_HALF_WIDTH = 0.008
 
 class NutInsertion(HeldInsertionTask):
     name = "nut_insertion"
-    horizon = 200
+    horizon = 400  # see Task.horizon: 2x+ the simulated operator's longest source intervention
     subtasks = (SubtaskSpec("peg", None),)
     object_names = ("nut", "peg")
     channel = ContactChannel("nut", "peg", revealed="peg", partial_cue="contact_position")

@@ -30,7 +30,7 @@ GRASP_DEPTH = 0.012  # TCP below the piece's top face
 
 class TwoPieceAssembly(HeldInsertionTask):
     name = "two_piece_assembly"
-    horizon = 200
+    horizon = 400  # see Task.horizon: 2x+ the simulated operator's longest source intervention
     subtasks = (SubtaskSpec("receptacle", None),)
     object_names = ("piece", "receptacle")
     channel = ContactChannel("piece", "receptacle", revealed="receptacle", partial_cue="direction")

@@ -1,0 +1,56 @@
+"""The docs/results.md comparison tables are rendered from results.json files, never hand-copied."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from imgen_ros.policy.paper_tables import BEGIN, END, main, render, write_section
+
+
+def _results(tmp: Path, name: str, experiment: str, rate: float, early: float | None = None) -> None:
+    cell = {"success_rate": rate, "ci_low": rate - 0.1, "ci_high": rate + 0.05, "successes": int(rate * 50),
+            "trials": 50}
+    if early is not None:
+        cell["within_prior_horizon"] = {"steps": 200, "successes": int(early * 50), "success_rate": early}
+    doc = {"experiment": experiment, "title": f"Title of {experiment}", "scale": {"name": "demo"}, "seed": 1,
+           "human": "operator", "column_labels": ["Simulation"], "wall_s": 600.0, "machine": "x86_64, 2 CPUs",
+           "commit": "abc1234", "finished_utc": "2026-11-30",
+           "rows": [{"variant": "I-MG", "results": {"Simulation": cell}, "paper": {"Simulation": 1.0}},
+                    {"variant": "I-MG (nearest source)", "results": {"Simulation": cell}, "paper": {}}]}
+    (tmp / name).mkdir(parents=True)
+    (tmp / name / "results.json").write_text(json.dumps(doc))
+
+
+def test_tables_put_ours_beside_the_paper_and_name_what_was_not_run(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _results(root, "block_grasp_seed1", "block_grasp", 0.82, early=0.6)
+    text = render(root)
+    assert "`imgen experiment block_grasp --scale demo --seed 1 --human operator`" in text
+    assert "— seed 1, operator human" in text
+    assert "| I-MG | **82%** (72%–87%); 60% in 200 steps | 100% |" in text
+    assert "| I-MG (nearest source) | **82%** (72%–87%); 60% in 200 steps | — |" in text
+    assert "10.0 min wall" in text
+    assert "Not run at demo scale yet: `table1`" in text and "`block_grasp`" not in text.split("Not run")[1]
+
+
+def test_write_section_replaces_only_the_marked_text(tmp_path: Path) -> None:
+    page = tmp_path / "results.md"
+    page.write_text(f"# head\nkeep\n{BEGIN}\nold table\n{END}\ntail stays\n")
+    write_section(page, "new table\n")
+    assert page.read_text() == f"# head\nkeep\n{BEGIN}\nnew table\n{END}\ntail stays\n"
+    page.write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        write_section(page, "x")
+
+
+def test_a_broken_results_file_is_a_one_line_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text("{\"rows\": []}")
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path)])
+    assert exc.value.code == 2
+    assert "not an imgen experiment results file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing")])
