@@ -273,8 +273,8 @@ def experiments(scale: Scale) -> dict[str, Experiment]:
                    "MG Demo": {"Simulation": 0.42}, "I-MG - Policy": {"Simulation": 0.86},
                    "I-MG": {"Simulation": 1.00}},
             note="The rows are the paper's Table 4 (Base, Source Int, MG Demo, I-MG - Policy, I-MG) and I-MG with "
-                 "nearest-source selection; Table 1's Weighted Src Int and Source Demo rows are left out here so that "
-                 f"make demo fits 15 min on 2 cores. {SELECTION_NOTE}"),
+                 "nearest-source selection; Table 1's Weighted Src Int and Source Demo rows are left out here to keep "
+                 f"make demo's wall time down. {SELECTION_NOTE}"),
         "table1": Experiment(
             name="table1", title="Table 1: high-precision tasks with noisy pose estimation (full observability "
                                  "upon contact)",
