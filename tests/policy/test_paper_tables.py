@@ -54,3 +54,16 @@ def test_a_broken_results_file_is_a_one_line_usage_error(tmp_path: Path, capsys:
     assert "not an imgen experiment results file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing")])
+
+
+def test_a_row_without_results_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(
+        {"experiment": "table1", "title": "t", "column_labels": ["A"], "rows": [{"variant": "Base"}]}))
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path)])
+    assert exc.value.code == 2 and "malformed results file" in capsys.readouterr().err
+    (tmp_path / "run" / "results.json").write_text("[1, 2]")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path)])
+    assert "not a JSON object" in capsys.readouterr().err

@@ -298,6 +298,16 @@ def test_cli_rollout_json_and_errors(capsys):
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 2 and summary["successes"] == 2 and summary["interventions"] == 2
+    assert summary["human"] == "operator"   # the library default, as in every experiment
+    rc = main(["sim", "rollout", "--task", "block_grasp", "--policy", "human", "--human", "oracle", "--noise", "on",
+               "--episodes", "1", "--seed", "7", "--json"])
+    oracle = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and oracle["human"] == "oracle" and oracle["successes"] == 1
+    # the oracle takes over at the generator's own detector and recovers at the expert's speed: fewer steps
+    assert oracle["mean_steps"] < summary["mean_steps"]
+    with pytest.raises(SystemExit) as usage:
+        main(["sim", "rollout", "--task", "block_grasp", "--policy", "human", "--human", "person"])
+    assert usage.value.code == 2 and "operator" in capsys.readouterr().err
     assert set(summary) >= {"success_rate", "episodes", "successes", "interventions", "mean_steps", "wall_s"}
     assert main(["sim", "rollout", "--task", "nope", "--episodes", "1"]) == 2
     assert "block_grasp" in capsys.readouterr().err

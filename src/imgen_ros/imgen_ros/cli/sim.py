@@ -16,16 +16,18 @@ import time
 import imgen_ros.cli as cli_package
 from imgen_ros.cli._args import EPISODES, SEED
 from imgen_ros.cli.main import CliError
+from imgen_ros.sim.human import DEFAULT_HUMAN, HUMAN_MODELS
 
 POLICIES = ("expert", "human")
 
 
-def _make_policy(env, name: str):
+def _make_policy(env, name: str, human: str = "operator"):
+    """The naive expert, or (``human``) the naive expert under the simulated human model ``human``."""
     from imgen_ros.sim.expert import ScriptedExpert
-    from imgen_ros.sim.human import SimulatedHuman
+    from imgen_ros.sim.human import make_human
 
     naive = ScriptedExpert(env, use_true_poses=False)
-    return naive if name == "expert" else SimulatedHuman(env, naive)
+    return naive if name == "expert" else make_human(human, env, naive)
 
 
 def validate_episode_args(args: argparse.Namespace) -> None:
@@ -48,6 +50,9 @@ def add_episode_args(parser: argparse.ArgumentParser, episodes: int) -> None:
                                                       "nut_peg_assembly")
     parser.add_argument("--policy", default="expert", help="expert (acts on observed poses) or human "
                                                            "(expert + simulated-human interventions)")
+    parser.add_argument("--human", choices=HUMAN_MODELS, default=DEFAULT_HUMAN,
+                        help=f"simulated human of --policy human (default {DEFAULT_HUMAN}: takes over on what it sees, "
+                             "late, moves like a teleoperator; oracle: the scripted expert on the mistake detector)")
     parser.add_argument("--noise", default="off", help="off, on (or mixture for nut_peg_assembly)")
     parser.add_argument("--observability", default="full", help="full, partial or none")
     parser.add_argument("--episodes", type=EPISODES, default=episodes, help=EPISODES.doc(f"default {episodes}"))
@@ -63,7 +68,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         env = make_env(args.task, noise=args.noise, observability=args.observability)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    policy = _make_policy(env, args.policy)
+    policy = _make_policy(env, args.policy, args.human)
     start = time.perf_counter()
     results = []
     for i in range(args.episodes):
@@ -76,7 +81,8 @@ def run_rollout(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     successes = sum(r.success for r in results)
     summary = {
-        "task": args.task, "policy": args.policy, "noise": args.noise, "observability": args.observability,
+        "task": args.task, "policy": args.policy, "human": args.human if args.policy == "human" else None,
+        "noise": args.noise, "observability": args.observability,
         "seed": args.seed, "episodes": len(results), "successes": successes,
         "success_rate": successes / len(results),
         "interventions": sum(r.intervened for r in results),

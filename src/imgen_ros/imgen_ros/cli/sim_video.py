@@ -51,7 +51,7 @@ def run_video(args: argparse.Namespace) -> int:
             env.render(args.camera, 16, 16)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
-        policy = _make_policy(env, args.policy)
+        policy = _make_policy(env, args.policy, args.human)
         renderer = OffscreenRenderer(env.model, shadows=args.shadows)
         start = time.perf_counter()
         results = []

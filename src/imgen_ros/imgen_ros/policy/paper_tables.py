@@ -41,6 +41,8 @@ def load_runs(results_dir: Path) -> list[Run]:
             summary = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON ({exc})") from exc
+        if not isinstance(summary, dict):
+            raise ValueError(f"{path}: not an imgen experiment results file (not a JSON object)")
         missing = [k for k in ("experiment", "rows", "column_labels", "title") if k not in summary]
         if missing:
             raise ValueError(f"{path}: not an imgen experiment results file (no {', '.join(missing)})")
@@ -96,7 +98,10 @@ def render(results_dir: Path) -> str:
              "200 steps from the same rollouts. I-MG is the paper's random source selection; I-MG (nearest "
              "source) is imgen's change. Each run's own report lists its deviations from the paper.", ""]
     for run in runs:
-        lines += render_run(run, results_dir.parent)
+        try:
+            lines += render_run(run, results_dir.parent)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{run.path}: malformed results file ({type(exc).__name__}: {exc})") from exc
     done = {r.experiment for r in runs}
     missing = [name for name in ORDER if name not in done]
     if missing:
