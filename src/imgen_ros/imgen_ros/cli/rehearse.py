@@ -236,8 +236,9 @@ def _run_rows(args: argparse.Namespace, config, rows, target: Path, meta: dict, 
     return results
 
 
-def _wait_for_bags(record_dir: Path, episodes: int, result, timeout: float = 10.0) -> None:
-    """Let the recorder close the last episode's bag before its process is stopped."""
+def _wait_for_bags(record_dir: Path, episodes: int, result, timeout: float = 30.0) -> None:
+    """Let the recorder close the last episode's bag before its process is stopped (a 400-step episode's bag
+    took over 10 s to close on a loaded machine; returns as soon as every bag is closed)."""
     from imgen_ros.data.bag import BagError, bag_custom_data
 
     def closed() -> int:
