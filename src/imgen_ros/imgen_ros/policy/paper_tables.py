@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imgen_ros.policy.experiment_report import _pct
+
 BEGIN = "<!-- paper-tables:begin (python -m imgen_ros.policy.paper_tables docs/results --write docs/results.md) -->"
 END = "<!-- paper-tables:end -->"
 ORDER = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
@@ -49,10 +51,6 @@ def load_runs(results_dir: Path) -> list[Run]:
         runs.append(Run(path, summary))
     order = {name: i for i, name in enumerate(ORDER)}
     return sorted(runs, key=lambda r: (order.get(r.experiment, len(ORDER)), r.summary.get("seed", 0), str(r.path)))
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:.0%}"
 
 
 def _ours(cell: dict[str, Any]) -> str:
