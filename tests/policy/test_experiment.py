@@ -14,6 +14,7 @@ from imgen_ros.policy.experiment import EXPERIMENT_NAMES, _Artifacts, build_plan
 from imgen_ros.policy.experiment_report import seed_summaries
 from imgen_ros.policy.experiment_spec import (
     ALL_VARIANTS,
+    NEAREST_VARIANT,
     SCALES,
     TABLE4_VARIANTS,
     Column,
@@ -180,7 +181,9 @@ def test_seeds_smoke_trains_three_seeds_on_the_same_data(tmp_path: Path, capsys:
     trains = _markers(out, "train_policy")
     by_variant = {Path(d).name: r for d, r in trains.items()}
     for nearest in (False, True):
-        runs = [by_variant[slug(seed_variant(k, nearest))] for k in (1, 2, 3)]
+        # training seed 1 is the plain I-MG row's training (one step under the first recipe's name)
+        first = slug(NEAREST_VARIANT if nearest else "I-MG")
+        runs = [by_variant[first if k == 1 else slug(seed_variant(k, nearest))] for k in (1, 2, 3)]
         assert [r["kwargs"]["seed"] for r in runs] == [3, 4, 5]  # experiment seed 2 + 1, 2, 3
         assert all(r["kwargs"]["datasets"] == runs[0]["kwargs"]["datasets"] for r in runs)
         assert len({r["result"]["best_checkpoint"] for r in runs}) == 3
@@ -196,6 +199,9 @@ def test_seeds_smoke_trains_three_seeds_on_the_same_data(tmp_path: Path, capsys:
     assert main(["experiment", "seeds", "--scale", "smoke", "--seed", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "18 steps, 18 reused" in printed and "start" not in printed
+    rows = {row["variant"]: row for row in results["rows"]}
+    assert rows[seed_variant(1)]["same_as"] == "I-MG" and "same_as" not in rows[seed_variant(2)]
+    assert "I-MG (training seed 1) = I-MG" in md
 
 
 @pytest.mark.slow
@@ -216,7 +222,7 @@ def test_action_noise_smoke_generates_low_noise_interventions(tmp_path: Path) ->
     trained = {Path(k).name: [Path(d).stem for d in r["kwargs"]["datasets"]]
                for k, r in _markers(out, "train_policy").items()}
     assert trained["i_mg_policy_action_noise_0_005"] == ["base_data", "imgen_np_6_action_noise_0_005"]
-    assert trained["i_mg_action_noise_0_05"] == ["base_data", "imgen_6"]
+    assert trained["i_mg"] == ["base_data", "imgen_6"]  # the default noise is the plain I-MG recipe
     for row in results["rows"]:
         assert row["results"]["Nut Insertion"]["trials"] == 4
     assert "| I-MG - Policy (action noise 0.005) |" in (out / "results.md").read_text()
@@ -231,3 +237,25 @@ def test_success_within_the_prior_horizon_counts_only_early_successes() -> None:
     assert early == {"steps": 200, "successes": 2, "success_rate": 0.5}
     # Nut-and-Peg kept its horizon: nothing to report
     assert _within_prior_horizon({"task": "nut_peg_assembly", "per_trial": trials}) == {}
+
+
+def test_identical_recipes_share_one_training_and_evaluation(tmp_path: Path) -> None:
+    table1 = build_plan("table1", "demo", tmp_path)
+    seeds = build_plan("seeds", "demo", tmp_path)
+    noise = build_plan("action_noise", "demo", tmp_path)
+    scaling = build_plan("scaling", "demo", tmp_path / "scaling")
+    # training seed 1 and the default action noise are table1's own I-MG rows: same step keys, same arguments
+    for plan, variant, table1_variant in ((seeds, seed_variant(1), "I-MG"),
+                                          (seeds, seed_variant(1, nearest=True), "I-MG (nearest source)"),
+                                          (noise, noise_variants(0.05)[0], "I-MG - Policy"),
+                                          (noise, noise_variants(0.05)[1], "I-MG")):
+        key = plan.train_keys[(variant, "nut_insertion")]
+        assert key == table1.train_keys[(table1_variant, "nut_insertion")]
+        assert plan.steps[key].kwargs == table1.steps[key].kwargs
+        assert plan.eval_keys[(variant, "Nut Insertion")] == table1.eval_keys[(table1_variant, "Nut Insertion")]
+    # other seeds and the low noise train on their own
+    assert seeds.train_keys[(seed_variant(2), "nut_insertion")] != seeds.train_keys[(seed_variant(1), "nut_insertion")]
+    assert noise.train_keys[(noise_variants(0.005)[1], "nut_insertion")] != table1.train_keys[("I-MG", "nut_insertion")]
+    # at demo scale the scaling curve's middle size is the I-MG row's dataset size
+    assert scaling.train_keys[("I-MG (200)", "two_piece_assembly")].endswith("/train/i_mg")
+    assert not scaling.train_keys[("I-MG (40)", "two_piece_assembly")].endswith("/train/i_mg")

@@ -66,6 +66,7 @@ class Plan:
     # (variant, column label) -> evaluation step key; variant -> training step key
     eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
     train_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # steps whose stored result run_plan reused
 
     def add(self, step: Step) -> str:
         existing = self.steps.get(step.key)
@@ -118,14 +119,15 @@ def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human
         artifacts = _Artifacts(plan, column, group)
         for variant in exp.variants:
             recipe = recipe_of[variant]
-            train_key = artifacts.policy(variant, recipe)
+            trained_as = recipe.same_as or variant  # identical recipes share one training and evaluation
+            train_key = artifacts.policy(trained_as, recipe)
             plan.train_keys[(variant, group)] = train_key
             checkpoint = plan.steps[train_key].kwargs["out_dir"] + "/models/best.pth"
             eval_key = plan.add(Step(
-                key=f"{group}/eval/{slug(column.label)}/{slug(variant)}", fn="evaluate_policy",
+                key=f"{group}/eval/{slug(column.label)}/{slug(trained_as)}", fn="evaluate_policy",
                 kwargs={"task": column.task, "checkpoint": checkpoint, "trials": scale.final_trials,
                         "noise": column.noise, "observability": column.observability, "seed_base": EVAL_SEED_BASE},
-                deps=(train_key,), label=f"evaluate {variant} ({column.label})"))
+                deps=(train_key,), label=f"evaluate {trained_as} ({column.label})"))
             plan.eval_keys[(variant, column.label)] = eval_key
     return plan
 
@@ -273,6 +275,7 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
         done = load_marker(out, step)
         if done is not None:
             results[key] = done
+            plan.reused.append(key)
         else:
             pending[key] = step
     reused = len(results)

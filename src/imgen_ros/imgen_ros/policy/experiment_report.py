@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from imgen_ros.policy.experiment_spec import describe
+from imgen_ros.policy.experiment_spec import describe, recipes
 from imgen_ros.policy.plots import plot_table
 from imgen_ros.policy.stats import wilson_interval
 
@@ -52,7 +52,11 @@ def collect_rows(plan: Any, results: dict[str, Any]) -> list[dict[str, Any]]:
             low, high = wilson_interval(k, n)
             cells[label] = {"success_rate": k / n, "successes": k, "trials": n, "ci_low": low, "ci_high": high,
                             "derived": "mean of " + ", ".join(c.label for c in exp.columns)}
-        rows.append({"variant": variant, "results": cells, "paper": exp.paper.get(variant, {})})
+        row = {"variant": variant, "results": cells, "paper": exp.paper.get(variant, {})}
+        same_as = recipes(plan.scale)[variant].same_as
+        if same_as is not None:
+            row["same_as"] = same_as  # the variant whose training and evaluation this row reports
+        rows.append(row)
     return rows
 
 
@@ -179,6 +183,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
             cells += [f"**{r['success_rate']:.0%}** ({r['successes']}/{r['trials']}{within})",
                       f"{r['ci_low']:.0%}–{r['ci_high']:.0%}", _pct(row["paper"].get(label))]
         lines.append("| " + " | ".join(cells) + " |")
+    shared = [f"{row['variant']} = {row['same_as']}" for row in summary["rows"] if row.get("same_as")]
+    if shared:
+        lines += ["", "Rows that are another recipe's training under another name (same data, weights and seed; "
+                  "one training and evaluation): " + "; ".join(shared) + "."]
+    reused = summary.get("reused_steps", 0)
+    if reused:
+        lines += ["", f"{reused} of {summary['steps']} steps were reused from earlier runs in the output directory "
+                  "(same arguments); the wall time above covers only the rest, the step times below all of them."]
     lines += ["", "![results](results.png)", ""]
     lines += _seed_lines(summary.get("seed_summaries", []))
     if summary.get("note"):
@@ -258,6 +270,7 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
         "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
         "time_split": time_split(plan, results),
+        "steps": len(plan.steps), "reused_steps": len(getattr(plan, "reused", ())),
         "wall_s": wall_s, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {_cpus()} CPUs", "commit": _git_commit(), "out": str(plan.out),
     }

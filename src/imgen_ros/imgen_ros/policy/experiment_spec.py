@@ -31,7 +31,7 @@ the simulated human ``human`` (``operator`` by default, ``oracle`` for compariso
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imgen_ros.datagen.replay import ReplayConfig
@@ -127,6 +127,8 @@ class Recipe:
     weights: tuple[float, ...] | None = None
     use_base_policy: bool = False
     train_seed: int = 1  # training seed = experiment seed + train_seed
+    # the variant whose training and evaluation this one shares (same data, weights and seed), or None
+    same_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,21 @@ def recipes(scale: Scale) -> dict[str, Recipe]:
     for noise in ACTION_NOISES:
         for variant, artifact in zip(noise_variants(noise), ("imgen_np", "imgen", "imgen_nearest"), strict=True):
             out[variant] = Recipe(("base_data", with_action_noise(f"{artifact}@{n}", noise)))
+    return _share_identical(out)
+
+
+def _share_identical(recipes_by_name: dict[str, Recipe]) -> dict[str, Recipe]:
+    """Point each recipe at the first-named one that trains on the same data with the same seed.
+
+    E.g. ``I-MG (training seed 1)``, ``I-MG (action noise 0.05)`` and, at demo scale, ``I-MG (200)`` are
+    the ``I-MG`` row's training under other names: one training and one evaluation serve them all (and
+    an experiment run in the directory of another reuses them)."""
+    first: dict[tuple, str] = {}
+    out = {}
+    for name, recipe in recipes_by_name.items():
+        content = (recipe.datasets, recipe.weights, recipe.use_base_policy, recipe.train_seed)
+        owner = first.setdefault(content, name)
+        out[name] = recipe if owner == name else replace(recipe, same_as=owner)
     return out
 
 
