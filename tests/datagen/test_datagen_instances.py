@@ -103,3 +103,17 @@ def test_recovery_that_misses_its_subtask_fails_the_attempt():
     params = GenerationParams(replay=ReplayConfig(action_noise=0.0, hold_steps=0))
     result = generate_imgen(PointEnv(), DivePolicy(), pool, attempt=0, seed=5, params=params)
     assert result.outcome == "failed" and result.episode is None and result.instances == 1
+
+
+def test_a_human_who_finished_the_task_is_replayed_to_the_end():
+    """Nut-and-Peg's case: the source human took over in subtask 0 and went on through subtask 1. Both of
+    its pieces are replayed, each adapted to its own object; the policy (which dives) never acts again."""
+    src_a, src_b = make_pose([0.3, 0.0, 0.1]), make_pose([0.5, 0.2, 0.1])
+    approach = [np.array([0, 0, z]) for z in (0.06, 0.03, 0.0)]
+    whole_run = Intervention("demo_0", [], [piece(0, "a", src_a, approach), piece(1, "b", src_b, approach)])
+    params = GenerationParams(replay=ReplayConfig(action_noise=0.0, num_interp_steps=8, hold_steps=0))
+    result = generate_imgen(PointEnv(), DivePolicy(), InterventionPool([whole_run]), attempt=0, seed=5,
+                            params=params)
+    assert result.outcome == RECOVERED and result.instances == 1
+    assert set(result.episode.action_modes.tolist()) == {ACTION_MODE_HUMAN}
+    assert result.episode.attrs["source_demos"] == ["demo_0"]

@@ -235,8 +235,11 @@ def test_success_within_the_prior_horizon_counts_only_early_successes() -> None:
               {"success": True, "steps": 200}]
     early = _within_prior_horizon({"task": "block_grasp", "per_trial": trials})["within_prior_horizon"]
     assert early == {"steps": 200, "successes": 2, "success_rate": 0.5}
-    # Nut-and-Peg kept its horizon: nothing to report
-    assert _within_prior_horizon({"task": "nut_peg_assembly", "per_trial": trials}) == {}
+    # Nut-and-Peg's was 300 steps
+    early = _within_prior_horizon({"task": "nut_peg_assembly", "per_trial": trials})["within_prior_horizon"]
+    assert early == {"steps": 300, "successes": 3, "success_rate": 0.75}
+    # a task whose horizon never changed: nothing to report
+    assert _within_prior_horizon({"task": "some_new_task", "per_trial": trials}) == {}
 
 
 def test_identical_recipes_share_one_training_and_evaluation(tmp_path: Path) -> None:

@@ -159,10 +159,12 @@ def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, 
     """I-MG: run the policy until the mistake detector fires, replay an adapted human recovery, keep the
     episode from the take-over on if the task succeeds.
 
-    A recovery replays the source human's piece for the current subtask; when it completes a subtask
-    that is not the last, control goes back to the policy, which may err (and be recovered) again in a
-    later subtask: several mistake/recovery instances per episode. A recovery that does not complete
-    its subtask ends the attempt as failed.
+    A recovery replays the source human's whole run (the paper's "human recovery portion"), split at
+    subtask boundaries and each piece adapted to its subtask's object: a human who went on to finish the
+    task is replayed to the end. Where the source human handed back after completing a subtask that is
+    not the last, control goes back to the policy, which may err (and be recovered) again in a later
+    subtask: several mistake/recovery instances per episode. A recovery that does not complete its last
+    subtask ends the attempt as failed.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -216,14 +218,16 @@ def generate_imgen(env: Any, policy: Any, pool: InterventionPool, attempt: int, 
             if recorder is None:
                 recorder, takeover_step = EpisodeRecorder(), steps
             used.append(chosen.source)
-            # the human recovers the current subtask (the source's human piece for it), then hands back
-            obs, n, done = _run_segments(env, obs, chosen.recovery[:1], params, rng, ACTION_MODE_HUMAN, recorder,
+            # the human's whole run, as the source human did it: its piece of each subtask it worked on, each
+            # adapted to that subtask's object; control returns to the policy where the source human handed back
+            obs, n, done = _run_segments(env, obs, chosen.recovery, params, rng, ACTION_MODE_HUMAN, recorder,
                                          timer, horizon - steps)
             steps += n
             instances += 1
             if done or env.is_success() or steps >= horizon:
                 break
-            if subtask == len(env.subtasks) - 1 or not subtask_complete(env, subtask):
+            handed_back_after = chosen.recovery[-1].subtask
+            if handed_back_after == len(env.subtasks) - 1 or not subtask_complete(env, handed_back_after):
                 break  # the recovery did not complete its subtask: failed attempt
     success = bool(env.is_success())
     episode = None

@@ -102,9 +102,9 @@ SCALES: dict[str, Scale] = {
             "2-layer LSTM with 128 units (400); 7.5k steps sufficed for the scripted oracle's data but not for "
             "the operator's slower, noisier demonstrations (Block Grasp I-MG: 18% after 7.5k, 62% after 22.5k "
             "steps, 200-step horizon)",
-            "horizons of Block Grasp and the Table 1 tasks 400 steps (was 200): at least twice the operator's "
-            "longest source intervention (sim.task.Task.horizon); each cell also gives the success rate "
-            "within the old 200 steps, from the same rollouts",
+            "horizons of Block Grasp and the Table 1 tasks 400 steps (was 200), of Nut-and-Peg 550 (was 300): at "
+            "least twice the operator's longest source intervention (sim.task.Task.horizon); each cell also "
+            "gives the success rate within the old horizon, from the same rollouts",
             "observations normalized (mean/std of the training data, stored in the checkpoint); robomimic's "
             "low-dim default trains on raw values, which needs far more steps to use the object pose",
             "checkpoint selection: 20 rollouts every 75 epochs on selection seeds (paper: 50 every 50 epochs); "

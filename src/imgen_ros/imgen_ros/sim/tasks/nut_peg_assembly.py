@@ -67,7 +67,7 @@ def raised(position: NDArray, dz: float) -> NDArray[np.float64]:
 
 class NutPegAssembly(Task):
     name = "nut_peg_assembly"
-    horizon = 300
+    horizon = 550  # see Task.horizon: 2x+ the simulated operator's longest source intervention (~270 steps)
     subtasks = (SubtaskSpec("nut", "nut_grasped"), SubtaskSpec("peg", None))
     object_names = ("nut", "nut_handle", "peg")
     channel = None
