@@ -60,13 +60,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = Path(train(cfg, progress=lambda _: None).last_checkpoint)
     (tmp / "empty.pth").write_bytes(b"")
     (tmp / "random.pth").write_bytes(np.random.default_rng(0).bytes(4096))
+    (tmp / "text.pth").write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
     (tmp / "folder.pth").mkdir()
     torch.save(torch.zeros(3), tmp / "tensor.pth")
     torch.save({"model": {}, "weights": [1, 2]}, tmp / "dict.pth")
     torch.save({"model": Unsafe()}, tmp / "unsafe.pth")
     blob = out["coffee_ckpt"].read_bytes()
     (tmp / "truncated.pth").write_bytes(blob[: len(blob) // 2])
-    for name in ("empty", "random", "folder", "tensor", "dict", "unsafe", "truncated"):
+    for name in ("empty", "random", "text", "folder", "tensor", "dict", "unsafe", "truncated"):
         out[name] = tmp / f"{name}.pth"
     out["hdf5"] = block
     return out
@@ -75,6 +76,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 BAD_FILES = {
     "empty": "empty file",
     "random": "not a torch checkpoint",
+    "text": "not a torch checkpoint",  # /etc/passwd-like text: torch's unpickler raised IndexError
     "folder": "is a directory",
     "hdf5": "not a torch checkpoint",
     "tensor": "not a robomimic/imgen checkpoint (holds a Tensor",
