@@ -111,3 +111,18 @@ def test_the_output_is_never_one_of_the_bag_files(tmp_path, capsys):
     assert main(["bag2hdf5", str(bag), "--out", str(mcap), "--overwrite"]) == 2
     assert "is the input" in capsys.readouterr().err
     assert mcap.read_bytes() == before
+
+
+def test_a_bag_that_names_no_task_is_named_and_task_suggested(tmp_path, capsys):
+    """A foreign folder with a metadata.yaml that carries no imgen_task (not written by imgen's recorder)."""
+    bag = tmp_path / "foreign"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: 9\n")
+    (bag / "foreign_0.db3").write_bytes(b"garbage")
+    out = tmp_path / "x.hdf5"
+    assert main(["bag2hdf5", str(bag), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"bag {bag} names no task" in err and "--task" in err
+    # told the task, the unreadable bag itself is the error
+    assert main(["bag2hdf5", str(bag), "--out", str(out), "--task", "block_grasp"]) == 2
+    assert f"bag {bag}" in capsys.readouterr().err and not out.exists()

@@ -70,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
     if not bags:
         raise CliError("no readable episode bag among " + ", ".join(args.bags))
     tasks = {args.task or c.get("imgen_task", "") for c in customs}
-    if len(tasks) != 1 or "" in tasks:
+    unlabelled = [str(b) for b, c in zip(bags, customs, strict=True) if not (args.task or c.get("imgen_task"))]
+    if unlabelled:
+        raise CliError(f"bag {unlabelled[0]}{f' (and {len(unlabelled) - 1} more)' if len(unlabelled) > 1 else ''} "
+                       "names no task (no imgen_task in its metadata: not an episode bag of imgen's recorder?); "
+                       "pass --task")
+    if len(tasks) != 1:
         raise CliError(f"bags were recorded on tasks {sorted(tasks)}; convert one task at a time or pass --task")
     task = tasks.pop()
     if task not in TASK_NAMES:
