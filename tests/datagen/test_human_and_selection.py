@@ -48,7 +48,7 @@ def test_collect_cli_takes_the_human_model(tmp_path, capsys):
 
 
 def test_selection_default_is_resolved_by_the_job_kind():
-    assert DEFAULT_SELECTION == {"mimicgen": "random", "imgen": "nearest"}
+    assert DEFAULT_SELECTION == {"mimicgen": "random", "imgen": "random"}  # the paper's, for both kinds
     for kind, expected in DEFAULT_SELECTION.items():
         job = GenerationJob(kind=kind, task="block_grasp", source="/x.hdf5", policy="expert")
         assert job.params.selection == expected  # recorded explicitly (journal, file config)
@@ -56,19 +56,20 @@ def test_selection_default_is_resolved_by_the_job_kind():
         explicit = GenerationJob(kind=kind, task="block_grasp", source="/x.hdf5", policy="expert",
                                  params=GenerationParams(selection="random" if expected == "nearest" else "nearest"))
         assert explicit.params.selection != expected
-    assert GenerationParams().selection is None and GenerationParams().selection_for("imgen") == "nearest"
+    assert GenerationParams().selection is None and GenerationParams().selection_for("imgen") == "random"
+    assert GenerationParams(selection="nearest").selection_for("imgen") == "nearest"
     with pytest.raises(ValueError, match="unknown generation kind"):
         GenerationParams().selection_for("dagger")
 
 
 def test_generate_imgen_without_a_selection_uses_the_library_default(source_interventions):
-    """Called directly with default params (selection None), an I-MG attempt chooses as 'nearest' does."""
+    """Called directly with default params (selection None), an I-MG attempt chooses as 'random' does."""
     job = GenerationJob(kind="imgen", task="block_grasp", source=str(source_interventions), policy="expert", seed=4)
     ctx = context_for(job)
     for attempt in range(3):
         seed = attempt_seed(job.seed, attempt)
         a = generate_imgen(ctx.env, ctx.policy, ctx.pool, attempt, seed, GenerationParams())
-        b = generate_imgen(ctx.env, ctx.policy, ctx.pool, attempt, seed, GenerationParams(selection="nearest"))
+        b = generate_imgen(ctx.env, ctx.policy, ctx.pool, attempt, seed, GenerationParams(selection="random"))
         assert a.outcome == b.outcome
         if a.episode is not None:
             assert a.episode.attrs["source_demos"] == b.episode.attrs["source_demos"]

@@ -36,7 +36,7 @@ class GenerationJob:
     seed: int = 0
     policy: str | None = None  # I-MG: "expert" (naive expert, observed poses) or a checkpoint path
     noise: str | None = None  # pose corruption of the scene; None: "off" for mimicgen, "on" for imgen
-    # params.selection None is resolved here by kind (episodes.DEFAULT_SELECTION: mimicgen random, imgen nearest)
+    # params.selection None is resolved here by kind (episodes.DEFAULT_SELECTION: random for both kinds)
     observability: str = "full"
     source_mask: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
