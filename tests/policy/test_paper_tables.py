@@ -9,7 +9,8 @@ import pytest
 from imgen_ros.policy.paper_tables import BEGIN, END, main, render, write_section
 
 
-def _results(tmp: Path, name: str, experiment: str, rate: float, early: float | None = None) -> None:
+def _results(tmp: Path, name: str, experiment: str, rate: float, early: float | None = None,
+             reused: int = 0) -> None:
     cell = {"success_rate": rate, "ci_low": rate - 0.1, "ci_high": rate + 0.05, "successes": int(rate * 50),
             "trials": 50}
     if early is not None:
@@ -18,7 +19,8 @@ def _results(tmp: Path, name: str, experiment: str, rate: float, early: float | 
            "human": "operator", "column_labels": ["Simulation"], "wall_s": 600.0, "machine": "x86_64, 2 CPUs",
            "commit": "abc1234", "finished_utc": "2026-11-30",
            "rows": [{"variant": "I-MG", "results": {"Simulation": cell}, "paper": {"Simulation": 1.0}},
-                    {"variant": "I-MG (nearest source)", "results": {"Simulation": cell}, "paper": {}}]}
+                    {"variant": "I-MG (nearest source)", "results": {"Simulation": cell}, "paper": {}}],
+           "steps": 18, "reused_steps": reused}
     (tmp / name).mkdir(parents=True)
     (tmp / name / "results.json").write_text(json.dumps(doc))
 
@@ -33,6 +35,13 @@ def test_tables_put_ours_beside_the_paper_and_name_what_was_not_run(tmp_path: Pa
     assert "| I-MG (nearest source) | **82%** (72%–87%); 60% in 200 steps | — |" in text
     assert "10.0 min wall" in text
     assert "Not run at demo scale yet: `table1`" in text and "`block_grasp`" not in text.split("Not run")[1]
+    assert "reused" not in text
+
+
+def test_a_run_that_reused_steps_says_what_its_wall_time_covers(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _results(root, "seeds_seed0", "seeds", 0.6, reused=10)
+    assert "10.0 min wall for the 8 of 18 steps not reused from an earlier run" in render(root)
 
 
 def test_write_section_replaces_only_the_marked_text(tmp_path: Path) -> None:

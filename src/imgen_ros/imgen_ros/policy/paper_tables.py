@@ -66,9 +66,11 @@ def render_run(run: Run, root: Path) -> list[str]:
     labels = list(s["column_labels"])
     scale = s.get("scale", {}).get("name", "?")
     rel = run.path.parent.relative_to(root) if run.path.is_relative_to(root) else run.path.parent
+    reused = s.get("reused_steps", 0)
+    reuse = f" for the {s['steps'] - reused} of {s['steps']} steps not reused from an earlier run" if reused else ""
     lines = [f"### {s['title']} — seed {s.get('seed', 0)}, {s.get('human', 'operator')} human", "",
              f"`imgen experiment {s['experiment']} --scale {scale} --seed {s.get('seed', 0)} "
-             f"--human {s.get('human', 'operator')}`; {s.get('wall_s', 0) / 60:.1f} min wall on "
+             f"--human {s.get('human', 'operator')}`; {s.get('wall_s', 0) / 60:.1f} min wall{reuse} on "
              f"{s.get('machine', '?')}, commit {s.get('commit') or '?'}, {s.get('finished_utc', '?')}. "
              f"Full report: [{rel}/results.md]({rel}/results.md).", ""]
     head = ["Dataset"] + [h for label in labels for h in (f"{label}: imgen (95% CI)", "paper")]
