@@ -262,3 +262,60 @@ def test_identical_recipes_share_one_training_and_evaluation(tmp_path: Path) -> 
     # at demo scale the scaling curve's middle size is the I-MG row's dataset size
     assert scaling.train_keys[("I-MG (200)", "two_piece_assembly")].endswith("/train/i_mg")
     assert not scaling.train_keys[("I-MG (40)", "two_piece_assembly")].endswith("/train/i_mg")
+
+
+def _fake_finished(plan, key: str) -> None:
+    """Mark ``key`` of ``plan`` finished, with a stand-in output where its arguments put one."""
+    from imgen_ros.policy.experiment import _marker
+
+    step = plan.steps[key]
+    if "out" in step.kwargs:
+        Path(step.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(step.kwargs["out"]).write_text(f"data of {key}")
+    if "out_dir" in step.kwargs:
+        (Path(step.kwargs["out_dir"]) / "models").mkdir(parents=True, exist_ok=True)
+        (Path(step.kwargs["out_dir"]) / "models" / "best.pth").write_text(f"weights of {key}")
+    marker = _marker(plan.out, key)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    result = {"best_checkpoint": step.kwargs.get("out_dir", "") + "/models/best.pth"}
+    marker.write_text(json.dumps({"fn": step.fn, "kwargs": step.kwargs, "result": result}))
+
+
+def test_reuse_takes_over_the_same_steps_of_another_experiment(tmp_path: Path) -> None:
+    from imgen_ros.policy.experiment import _marker, adopt_steps, load_marker
+
+    table1 = build_plan("table1", "demo", tmp_path / "table1")
+    shared = ["nut_insertion/data/src_demos", "nut_insertion/data/base_data", "nut_insertion/train/base",
+              "nut_insertion/data/imgen_200"]
+    for key in [*shared, "coffee/data/base_data"]:
+        _fake_finished(table1, key)
+    # a marker whose output was deleted, and one recorded with other arguments, are not taken over
+    _fake_finished(table1, "nut_insertion/data/interventions_10")
+    Path(table1.steps["nut_insertion/data/interventions_10"].kwargs["out"]).unlink()
+    _fake_finished(table1, "nut_insertion/data/imgen_nearest_200")
+    other = _marker(table1.out, "nut_insertion/data/imgen_nearest_200")
+    other.write_text(other.read_text().replace('"n": 200', '"n": 300'))
+
+    seeds = build_plan("seeds", "demo", tmp_path / "seeds")
+    assert sorted(adopt_steps(seeds, table1.out)) == sorted(shared)
+    for key in shared:
+        assert load_marker(seeds.out, seeds.steps[key]) is not None
+    base = seeds.steps["nut_insertion/train/base"].kwargs["out_dir"]
+    assert base.startswith(str(seeds.out)) and (Path(base) / "models" / "best.pth").read_text() == \
+        "weights of nut_insertion/train/base"
+    record = json.loads(_marker(seeds.out, "nut_insertion/train/base").read_text())
+    assert record["result"]["best_checkpoint"] == base + "/models/best.pth"  # paths moved to the new run
+    assert str(table1.out) not in _marker(seeds.out, "nut_insertion/data/imgen_200").read_text()
+    assert not (seeds.out / "coffee").exists()  # only steps of this plan
+    # the earlier run is left as it was
+    assert Path(table1.steps["nut_insertion/data/base_data"].kwargs["out"]).read_text() == \
+        "data of nut_insertion/data/base_data"
+    assert adopt_steps(seeds, table1.out) == []  # already there: nothing more to take over
+    with pytest.raises(ValueError, match="not an imgen experiment"):
+        adopt_steps(seeds, tmp_path)
+
+
+def test_reuse_of_a_folder_that_is_no_experiment_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["experiment", "seeds", "--scale", "smoke", "--out", str(tmp_path / "x"),
+                 "--reuse", str(tmp_path)]) == 2
+    assert "--reuse" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     out = Path(args.out)
+    for earlier in args.reuse:
+        if not (Path(earlier) / "steps").is_dir():
+            raise CliError(f"--reuse {earlier}: not an imgen experiment directory (no steps/ folder)")
     try:
         build_plan(args.name, args.scale, out, args.seed, human=args.human)  # refuse bad arguments before --out
         aside = prepare_out(out, {"experiment": args.name, "scale": args.scale, "seed": args.seed,
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     try:
         summary = run_experiment(args.name, args.scale, args.out, seed=args.seed, workers=args.workers,
-                                 progress=progress, human=args.human)
+                                 progress=progress, human=args.human, reuse=tuple(args.reuse))
     except ValueError as exc:
         _after_failure(out, aside)
         raise CliError(str(exc)) from exc
@@ -161,4 +164,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated human of the source demos and interventions: operator (default; takes over "
                              "on what it sees, late, moves like a teleoperator) or oracle (the scripted expert, "
                              "taking over on the generator's own mistake detector)")
+    parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
+                        help="take over the finished steps of the experiment in DIR that this one would run with the "
+                             "same arguments (data, base policy, trainings: e.g. seeds or action_noise on top of "
+                             "table1, budget or scaling on top of table1's 2-Pc Assembly); outputs are linked or "
+                             "copied into --out, DIR is left as it is; repeatable")
     parser.set_defaults(func=run)

@@ -3,7 +3,9 @@
 The experiment is a graph of single-core steps (collect, generate, train, evaluate; see
 ``experiment_jobs``) run by a pool of ``scale.workers`` processes as soon as their inputs exist.
 Each finished step leaves ``steps/<key>.json`` (its arguments and summary); a rerun with the same
-arguments skips it, so an interrupted experiment resumes where it stopped.
+arguments skips it, so an interrupted experiment resumes where it stopped. ``reuse`` (``--reuse DIR``)
+takes over the finished steps of another experiment's directory that this one would run with the same
+arguments (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s Nut Insertion data).
 
 Humans: source demos and interventions come from the simulated human ``human`` (``operator`` by
 default: takes over on what it sees, late, and moves like a teleoperator; ``oracle``: the scripted
@@ -19,7 +21,9 @@ or checkpoint selection).
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -264,6 +268,67 @@ def load_marker(out: Path, step: Step) -> dict[str, Any] | None:
     return record["result"]
 
 
+# the kwargs naming a step's own outputs (everything else a step reads is another step's output)
+_OUTPUT_KWARGS = ("out", "out_dir")
+
+
+def _copy_output(source: Path, target: Path) -> None:
+    """``source`` (a file or a folder) to ``target``: files hard-linked where possible (every writer of
+    experiment files replaces them, never rewrites in place), else copied."""
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=link_or_copy, dirs_exist_ok=True)
+    else:
+        if target.exists():
+            target.unlink()
+        link_or_copy(str(source), str(target))
+
+
+def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
+    """Take over the finished steps of an earlier run in ``earlier`` that ``plan`` would run with the same
+    arguments (paths compared relative to each run's directory), e.g. the seeds experiment on top of
+    table1's Nut Insertion data and base policy. Their outputs are linked or copied into ``plan.out`` and
+    their markers rewritten to it; returns the adopted keys. Steps already finished in ``plan.out`` stay."""
+    source = Path(earlier).resolve()
+    if not (source / "steps").is_dir():
+        raise ValueError(f"--reuse {earlier}: no steps/ folder there (not an imgen experiment directory)")
+    if source == plan.out:
+        return []
+    old, new = str(source) + "/", str(plan.out) + "/"
+    adopted = []
+    for key, step in plan.steps.items():
+        marker = _marker(source, key)
+        if load_marker(plan.out, step) is not None or not marker.is_file():
+            continue
+        try:
+            text = marker.read_text()
+            record = json.loads(text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable: the step simply runs
+        if record.get("fn") != step.fn or record.get("kwargs") != json.loads(json.dumps(step.kwargs)):
+            continue
+        outputs = [Path(step.kwargs[k]) for k in _OUTPUT_KWARGS if k in step.kwargs]
+        sources = [Path(old + str(p.relative_to(plan.out))) for p in outputs if p.is_relative_to(plan.out)]
+        if len(sources) != len(outputs) or not all(p.exists() for p in sources):
+            continue  # its outputs are gone or lie elsewhere: rerun it
+        for src, dst in zip(sources, outputs, strict=True):
+            _copy_output(src, dst)
+        log = _log(source, key)
+        if log.is_file():
+            _copy_output(log, _log(plan.out, key))
+        target = _marker(plan.out, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(record, indent=1))
+        adopted.append(key)
+    return adopted
+
+
 def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int | None = None) -> dict[str, Any]:
     """Run every unfinished step (dependencies first, ``workers`` at a time); returns key -> result."""
     from imgen_ros.policy.experiment_jobs import run_step
@@ -360,16 +425,21 @@ def _brief(step: Step, result: dict[str, Any]) -> str:
 
 
 def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, workers: int | None = None,
-                   progress: Callable[[str], None] = print, human: str = DEFAULT_HUMAN) -> dict[str, Any]:
-    """Plan, run (reusing finished steps), and write results.json / results.md / results.png into ``out``."""
+                   progress: Callable[[str], None] = print, human: str = DEFAULT_HUMAN,
+                   reuse: tuple[str | Path, ...] = ()) -> dict[str, Any]:
+    """Plan, run (reusing finished steps, also those of the earlier runs in ``reuse`` with the same
+    arguments), and write results.json / results.md / results.png into ``out``."""
     from imgen_ros.policy.experiment_report import write_report
 
     t0 = time.monotonic()
     plan = build_plan(name, scale, out, seed, human=human)
     plan.out.mkdir(parents=True, exist_ok=True)
+    for earlier in reuse:
+        adopted = adopt_steps(plan, earlier)
+        progress(f"{len(adopted)} finished steps taken over from {Path(earlier).resolve()}")
     results = run_plan(plan, progress=progress, workers=workers)
     return write_report(plan, results, wall_s=time.monotonic() - t0)
 
 
-__all__ = ["EVAL_SEED_BASE", "EXPERIMENT_NAMES", "SELECTION_SEED_BASE", "Plan", "Step", "build_plan",
+__all__ = ["EVAL_SEED_BASE", "EXPERIMENT_NAMES", "SELECTION_SEED_BASE", "Plan", "Step", "adopt_steps", "build_plan",
            "run_experiment", "run_plan"]
