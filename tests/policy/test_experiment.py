@@ -205,6 +205,28 @@ def test_seeds_smoke_trains_three_seeds_on_the_same_data(tmp_path: Path, capsys:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("name", ["table1", "table2", "table3", "scaling", "budget"])
+def test_every_other_experiment_runs_at_smoke_scale(name: str, tmp_path: Path) -> None:
+    """The pipeline of each paper table end to end (block_grasp, seeds, action_noise have their own)."""
+    out = tmp_path / name
+    assert main(["experiment", name, "--scale", "smoke", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    plan = build_plan(name, "smoke", out)
+    assert [row["variant"] for row in results["rows"]] == list(plan.experiment.variants)
+    for row in results["rows"]:
+        for column in plan.experiment.columns:
+            cell = row["results"][column.label]
+            assert cell["trials"] == 4 and 0 <= cell["successes"] <= 4 and Path(cell["checkpoint"]).is_file()
+            assert cell["noise"] == column.noise and cell["observability"] == column.observability
+        for label in plan.experiment.mean_columns:  # table2's Mixture: both geometries' trials
+            assert row["results"][label]["trials"] == 4 * len(plan.experiment.columns)
+    md = (out / "results.md").read_text()
+    assert all(f"| {v} |" in md for v in plan.experiment.variants)
+    assert (out / "results.png").stat().st_size > 0
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_action_noise_smoke_generates_low_noise_interventions(tmp_path: Path) -> None:
     out = tmp_path / "action_noise"
