@@ -90,3 +90,18 @@ def test_geometry_two_makes_the_naive_grasp_miss_and_the_human_recover(envs: dic
     human = SimulatedHuman(env, ScriptedExpert(env, use_true_poses=False))
     success, infos = _run(env, human, seed=2)
     assert success and human.interventions == 1
+
+
+def test_recovery_from_a_missed_grasp_relocates_with_the_gripper_closed(envs: dict[str, TaskEnv]) -> None:
+    """The closed, empty gripper is what tells a recovery from a first approach (paper, Assumption 4):
+    the back-off and the move over the true handle keep it; only the regrasp opens it, over the handle."""
+    env = envs["on"]
+    env.reset(2)
+    poses = env.object_poses()
+    plan = env.task.recovery_waypoints(env, poses)
+    assert [w.gripper for w in plan] == [1.0, 1.0]
+    handle = poses["nut_handle"][:3, 3]
+    np.testing.assert_allclose(plan[-1].pose[:2, 3], handle[:2], atol=1e-9)  # over the true handle
+    assert plan[-1].pose[2, 3] > handle[2] + 0.09
+    regrasp = env.task.expert_waypoints(env, 0, poses)
+    assert regrasp[0].gripper < 0 and np.allclose(regrasp[0].pose[:3, 3], plan[-1].pose[:3, 3])
