@@ -329,7 +329,11 @@ def test_reuse_takes_over_the_same_steps_of_another_experiment(tmp_path: Path) -
     assert record["result"]["best_checkpoint"] == base + "/models/best.pth"  # paths moved to the new run
     assert str(table1.out) not in _marker(seeds.out, "nut_insertion/data/imgen_200").read_text()
     assert not (seeds.out / "coffee").exists()  # only steps of this plan
-    # the earlier run is left as it was
+    # the earlier run is left as it was, also when a rerun in the new directory rewrites a checkpoint in place
+    with (Path(base) / "models" / "best.pth").open("w") as f:
+        f.write("retrained")
+    assert (Path(table1.steps["nut_insertion/train/base"].kwargs["out_dir"]) / "models" / "best.pth").read_text() \
+        == "weights of nut_insertion/train/base"
     assert Path(table1.steps["nut_insertion/data/base_data"].kwargs["out"]).read_text() == \
         "data of nut_insertion/data/base_data"
     assert adopt_steps(seeds, table1.out) == []  # already there: nothing more to take over

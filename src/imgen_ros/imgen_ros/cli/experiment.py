@@ -167,6 +167,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
                         help="take over the finished steps of the experiment in DIR that this one would run with the "
                              "same arguments (data, base policy, trainings: e.g. seeds or action_noise on top of "
-                             "table1, budget or scaling on top of table1's 2-Pc Assembly); outputs are linked or "
-                             "copied into --out, DIR is left as it is; repeatable")
+                             "table1, budget or scaling on top of table1's 2-Pc Assembly); outputs are copied "
+                             "into --out, DIR is left as it is; repeatable")
     parser.set_defaults(func=run)

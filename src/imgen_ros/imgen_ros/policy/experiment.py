@@ -21,7 +21,6 @@ or checkpoint selection).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -273,27 +272,19 @@ _OUTPUT_KWARGS = ("out", "out_dir")
 
 
 def _copy_output(source: Path, target: Path) -> None:
-    """``source`` (a file or a folder) to ``target``: files hard-linked where possible (every writer of
-    experiment files replaces them, never rewrites in place), else copied."""
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
+    """``source`` (a file or a folder) copied to ``target``. Copies, not hard links: a training rerun
+    in the new directory writes its checkpoints in place and must not change the earlier run's."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
-        shutil.copytree(source, target, copy_function=link_or_copy, dirs_exist_ok=True)
+        shutil.copytree(source, target, dirs_exist_ok=True)
     else:
-        if target.exists():
-            target.unlink()
-        link_or_copy(str(source), str(target))
+        shutil.copy2(source, target)
 
 
 def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
     """Take over the finished steps of an earlier run in ``earlier`` that ``plan`` would run with the same
     arguments (paths compared relative to each run's directory), e.g. the seeds experiment on top of
-    table1's Nut Insertion data and base policy. Their outputs are linked or copied into ``plan.out`` and
+    table1's Nut Insertion data and base policy. Their outputs are copied into ``plan.out`` and
     their markers rewritten to it; returns the adopted keys. Steps already finished in ``plan.out`` stay."""
     source = Path(earlier).resolve()
     if not (source / "steps").is_dir():
