@@ -262,9 +262,12 @@ def load_marker(out: Path, step: Step) -> dict[str, Any] | None:
         record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if record.get("fn") != step.fn or record.get("kwargs") != json.loads(json.dumps(step.kwargs)):
-        return None
-    return record["result"]
+    return record["result"] if _records(record, step) else None
+
+
+def _records(record: dict[str, Any], step: Step) -> bool:
+    """Whether a step marker's record is of ``step`` with the same arguments."""
+    return record.get("fn") == step.fn and record.get("kwargs") == json.loads(json.dumps(step.kwargs))
 
 
 # the kwargs naming a step's own outputs (everything else a step reads is another step's output)
@@ -302,7 +305,7 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
             record = json.loads(text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
         except (OSError, json.JSONDecodeError):
             continue  # unreadable: the step simply runs
-        if record.get("fn") != step.fn or record.get("kwargs") != json.loads(json.dumps(step.kwargs)):
+        if not _records(record, step):
             continue
         outputs = [Path(step.kwargs[k]) for k in _OUTPUT_KWARGS if k in step.kwargs]
         sources = [Path(old + str(p.relative_to(plan.out))) for p in outputs if p.is_relative_to(plan.out)]
