@@ -15,6 +15,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _scheduling() -> tuple[int, int]:
+    return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+
+SCHEDULING_AT_START = _scheduling()
+
+
 def network_interfaces() -> list[str]:
     """Interfaces of *this process's* network namespace (/proc/net/dev is per-namespace; sysfs is not)."""
     lines = Path("/proc/net/dev").read_text().splitlines()[2:]
@@ -40,6 +47,20 @@ def _ros_environment() -> None:
     os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+
+@pytest.fixture(autouse=True)
+def _scheduling_unchanged():
+    """A test must leave the test process's scheduling as it found it: a thread left at SCHED_FIFO
+    (libfranka's Robot() does that to its caller) is inherited by every process started afterwards,
+    and real-time node processes starved each other on 2 cores (flaky DDS tests for sessions). The
+    scheduling is restored and the test that changed it (or its module fixture) errors."""
+    yield
+    after = _scheduling()
+    if after != SCHEDULING_AT_START:
+        os.sched_setscheduler(0, SCHEDULING_AT_START[0], os.sched_param(SCHEDULING_AT_START[1]))
+        pytest.fail(f"the test process's scheduling (policy, priority) is {after} after this test, "
+                    f"was {SCHEDULING_AT_START} when the session started")
 
 
 @pytest.fixture

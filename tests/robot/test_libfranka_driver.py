@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
 
 import numpy as np
@@ -13,16 +15,21 @@ from imgen_ros.robot.interface import DriverError
 
 pytest.importorskip("franky")
 
-from imgen_ros.robot.libfranka import LibfrankaConfig, LibfrankaDriver
+from imgen_ros.robot.libfranka import LibfrankaConfig, LibfrankaDriver, scheduled_as, thread_scheduling
 
 TOLERANCE_M = 0.005
+
+
+CALLER_SCHEDULING: dict[str, tuple[int, int]] = {}
 
 
 @pytest.fixture(scope="module")
 def driver(franky_sim):
     config = LibfrankaConfig(robot_ip=franky_sim, enforce_realtime=False, relative_dynamics_factor=0.2,
                              connect_timeout_s=60.0)
+    CALLER_SCHEDULING["before_start"] = thread_scheduling()
     with LibfrankaDriver(config) as drv:
+        CALLER_SCHEDULING["after_start"] = thread_scheduling()
         yield drv
 
 
@@ -110,3 +117,30 @@ def test_non_finite_command_is_refused_before_anything_moves():
 def test_commands_need_a_started_driver():
     with pytest.raises(DriverError, match="not started"):
         LibfrankaDriver(LibfrankaConfig(robot_ip="127.0.0.1")).execute(DeltaCommand.hold(-1.0))
+
+
+def _fifo_threads() -> list[int]:
+    return [int(tid) for tid in os.listdir("/proc/self/task") if os.sched_getscheduler(int(tid)) == os.SCHED_FIFO]
+
+
+def test_the_caller_keeps_its_scheduling_and_sim_motions_are_not_realtime(driver):
+    # libfranka's Robot() raises the calling thread to SCHED_FIFO 99; left so, the test process (or a
+    # node's executor thread) and every process it started later ran at FIFO 99.
+    assert CALLER_SCHEDULING["after_start"] == CALLER_SCHEDULING["before_start"]
+    assert driver.control_scheduling is None          # enforce_realtime=False: nothing to hand on
+    driver.execute(DeltaCommand(np.array([0.0, 0.0, 0.02]), np.zeros(3), -1.0))
+    time.sleep(0.05)                                  # franky's control thread is running the motion
+    assert _fifo_threads() == []
+    _settle(driver)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CAP_SYS_NICE) for SCHED_FIFO")
+def test_scheduled_as_hands_its_scheduling_to_spawned_threads_only():
+    before = thread_scheduling()
+    seen: list[int] = []
+    with scheduled_as((os.SCHED_FIFO, 10)):
+        spawned = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0)))
+        spawned.start()
+        spawned.join()
+    assert seen == [os.SCHED_FIFO]
+    assert thread_scheduling() == before

@@ -8,7 +8,8 @@ Fixtures
   the GIL; one thread keeps every in-process node on time.)
 - ``node_process``: ``start(cmd, name=...)`` starts a process in the project's environment
   (localhost discovery) with output captured to files; stopped with SIGINT -> SIGTERM -> SIGKILL.
-- ``wait_until``: ``wait_until(predicate, timeout, what)`` polls, failing with ``what`` on timeout.
+- ``wait_until``: ``wait_until(predicate, timeout, what, details=...)`` polls, failing with ``what``
+  (and ``details()``, e.g. what was received and the processes' logs) on timeout.
 
 All tests here carry the ``ros`` marker and only run inside a private network namespace.
 """
@@ -166,12 +167,13 @@ def node_process(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
 @pytest.fixture
 def wait_until() -> Callable[..., None]:
     def wait(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition",
-             interval: float = 0.01) -> None:
+             interval: float = 0.01, details: Callable[[], str] | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
                 return
             time.sleep(interval)
-        pytest.fail(f"timed out after {timeout:.1f} s waiting for {what}")
+        pytest.fail(f"timed out after {timeout:.1f} s waiting for {what}"
+                    + (f"\n{details()}" if details else ""))
 
     return wait

@@ -24,6 +24,30 @@ from imgen_msgs.msg import (
 )
 from imgen_msgs.srv import SetControlMode, StartEpisode, StopEpisode
 
+
+def call_idempotent(node: Node, srv_type, name: str, request, timeout: float = 30.0, resend_s: float = 3.0):
+    """Call a service whose request is safe to repeat (parameter get/set/describe), sending it again
+    every ``resend_s`` until one answer arrives. Fast DDS can drop the first request that follows
+    ``service_is_ready`` when the server has not yet matched the client's reply reader; a loaded
+    2-core CI machine hit that (no answer in 10 s)."""
+    client = node.create_client(srv_type, name)
+    deadline = time.monotonic() + timeout
+    while not client.service_is_ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"service {name} not available after {timeout:.0f} s")
+        time.sleep(0.01)
+    futures = []
+    while time.monotonic() < deadline:
+        futures.append(client.call_async(request))
+        resend_at = time.monotonic() + resend_s
+        while time.monotonic() < min(resend_at, deadline):
+            for future in futures:
+                if future.done():
+                    return future.result()
+            time.sleep(0.005)
+    raise TimeoutError(f"service {name} did not answer {len(futures)} requests in {timeout:.0f} s")
+
+
 RECORDED = {
     topics.ROBOT_COMMAND: DeltaPoseCommand,
     topics.POLICY_COMMAND: DeltaPoseCommand,

@@ -22,7 +22,7 @@ from imgen_msgs.srv import StartEpisode
 
 sys.path.insert(0, str(Path(__file__).parent))
 from graph import assert_commands_within_limits, hold_latency, node_cmd, sim_safety, start_graph
-from probe import Probe
+from probe import Probe, call_idempotent
 
 # Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
 # twice); a genuine regression fails every attempt.
@@ -41,15 +41,10 @@ FAULTS = {
 
 
 def set_sim_parameter(probe: Probe, name: str, value: bool) -> None:
-    client = probe.create_client(SetParameters, "/sim_node/set_parameters")
-    assert client.wait_for_service(timeout_sec=10)
     request = SetParameters.Request(parameters=[Parameter(
         name=name, value=ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value))])
-    future = client.call_async(request)
-    deadline = time.monotonic() + 10
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert future.done() and future.result().results[0].successful
+    result = call_idempotent(probe, SetParameters, "/sim_node/set_parameters", request, timeout=10)
+    assert result.results[0].successful
 
 
 def is_nan_pose(msg) -> bool:

@@ -16,19 +16,13 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 
 sys.path.insert(0, str(Path(__file__).parent))
 from graph import CONFIG, node_cmd
+from probe import call_idempotent
 
 ARBITER_YAML = (CONFIG / "arbiter.yaml").read_text()
 FQN = "/fr3/intervention_arbiter"
 
 
-def call(node: Node, srv_type, name: str, request, wait_until):
-    client = node.create_client(srv_type, name)
-    wait_until(client.service_is_ready, 30, f"service {name}")
-    future = client.call_async(request)
-    wait_until(future.done, 10, f"response of {name}")
-    return future.result()
-
-
+@pytest.mark.flaky(reruns=2, reruns_delay=3)   # a node process over DDS, as for the other graph tests
 def test_namespaced_arbiter_applies_the_safety_limits_of_its_file(ros_context, ros_spin, node_process, wait_until):
     arbiter = node_process([*node_cmd("intervention_arbiter", "arbiter.yaml"), "-r", "__ns:=/fr3"], name="arbiter")
     reader = Node("param_reader", context=ros_context)
@@ -36,12 +30,12 @@ def test_namespaced_arbiter_applies_the_safety_limits_of_its_file(ros_context, r
     expected = read_ros_params(CONFIG / "arbiter.yaml", FQN)
     names = [*sorted(n for n in expected if n.startswith("safety.")), "latch_faults", "pose_timeout_s"]
     assert expected["safety.max_rotation_rad"] == 0.4    # not the code default (0.5): the file applies
-    response = call(reader, GetParameters, f"{FQN}/get_parameters", GetParameters.Request(names=names), wait_until)
+    response = call_idempotent(reader, GetParameters, f"{FQN}/get_parameters", GetParameters.Request(names=names))
     got = {n: parameter_value_to_python(v) for n, v in zip(names, response.values, strict=True)}
     got = {n: list(v) if not isinstance(v, bool | int | float | str) else v for n, v in got.items()}
     assert got == {n: expected[n] for n in names}
-    described = call(reader, DescribeParameters, f"{FQN}/describe_parameters",
-                     DescribeParameters.Request(names=["safety.max_translation_m", "watchdog_rate_hz"]), wait_until)
+    described = call_idempotent(reader, DescribeParameters, f"{FQN}/describe_parameters",
+                     DescribeParameters.Request(names=["safety.max_translation_m", "watchdog_rate_hz"]))
     step, rate = described.descriptors
     assert step.description and (step.floating_point_range[0].from_value, step.floating_point_range[0].to_value) \
         == (0.0, 0.05)

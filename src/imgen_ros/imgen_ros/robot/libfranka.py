@@ -10,12 +10,24 @@ and franky cannot share one process; only franky is used here.)
 
 Use ``enforce_realtime=False`` only against ``franky-sim`` or for bench tests; the real FR3 wants a
 PREEMPT_RT kernel.
+
+Scheduling: libfranka's ``Robot`` constructor raises the *calling* thread to SCHED_FIFO 99 (even
+with ``RealtimeConfig.Ignore`` where the host grants it), and franky's 1 kHz control thread inherits
+the scheduling of the thread that starts a motion. Left alone, the ROS executor thread that started
+the driver ran every callback at FIFO 99, and every process it spawned inherited it (in the test
+suite: all later node processes, which starved each other on 2 cores). So the caller's scheduling is
+restored right after construction, and the granted real-time scheduling is applied only around
+``move()`` when ``enforce_realtime`` is set, so that the control thread it spawns runs real-time
+and the caller does not.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +99,33 @@ def external_wrench(state) -> np.ndarray:
     return wrench if wrench.shape == (6,) else np.full(6, np.nan)
 
 
+Scheduling = tuple[int, int]   # (policy, priority) of a thread
+
+
+def thread_scheduling() -> Scheduling:
+    """The calling thread's scheduling policy and priority."""
+    return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+
+def set_thread_scheduling(scheduling: Scheduling) -> None:
+    os.sched_setscheduler(0, scheduling[0], os.sched_param(scheduling[1]))
+
+
+@contextmanager
+def scheduled_as(scheduling: Scheduling | None) -> Iterator[None]:
+    """Run the block with the calling thread at ``scheduling`` (threads it spawns inherit it), then
+    restore; ``None`` changes nothing."""
+    if scheduling is None:
+        yield
+        return
+    before = thread_scheduling()
+    set_thread_scheduling(scheduling)
+    try:
+        yield
+    finally:
+        set_thread_scheduling(before)
+
+
 class LibfrankaDriver(RobotDriver):
     """Asynchronous Cartesian targets to the FR3 through franky (1 kHz loop inside libfranka)."""
 
@@ -106,15 +145,24 @@ class LibfrankaDriver(RobotDriver):
         self.chain = TargetChain(cfg.chain_targets, cfg.max_target_lead_m, cfg.max_target_lead_rad,
                                  cfg.stream_timeout_s)
         self.last_motion_error = ""
+        # what libfranka granted at construction, for the control threads that motions spawn
+        self.control_scheduling: Scheduling | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         fr, cfg = self._franky, self.config
         realtime = fr.RealtimeConfig.Enforce if cfg.enforce_realtime else fr.RealtimeConfig.Ignore
         deadline = time.monotonic() + cfg.connect_timeout_s
+        caller = thread_scheduling()
         while True:
             try:
-                self._robot = fr.Robot(cfg.robot_ip, realtime_config=realtime)
+                try:
+                    self._robot = fr.Robot(cfg.robot_ip, realtime_config=realtime)
+                finally:
+                    granted = thread_scheduling()
+                    set_thread_scheduling(caller)   # see the module docstring
+                if cfg.enforce_realtime and granted != caller:
+                    self.control_scheduling = granted
                 break
             except fr.RealtimeException as err:
                 raise DriverError(f"libfranka refuses to run without a real-time kernel ({err}); use a PREEMPT_RT "
@@ -133,7 +181,8 @@ class LibfrankaDriver(RobotDriver):
         except Exception as err:
             raise DriverError(f"cannot connect to the Franka Hand at {cfg.robot_ip}: {err}") from err
         if cfg.move_home_on_start:
-            robot.move(fr.JointMotion(list(cfg.home_joint_positions)))
+            with scheduled_as(self.control_scheduling):
+                robot.move(fr.JointMotion(list(cfg.home_joint_positions)))
 
     def close(self) -> None:
         if self._robot is not None:
@@ -195,7 +244,8 @@ class LibfrankaDriver(RobotDriver):
         if dpos < self.MIN_MOVE_M and dang < self.MIN_MOVE_RAD:
             return
         fr = self._franky
-        robot.move(fr.CartesianMotion(fr.Affine(target), fr.ReferenceType.Absolute), asynchronous=True)
+        with scheduled_as(self.control_scheduling):
+            robot.move(fr.CartesianMotion(fr.Affine(target), fr.ReferenceType.Absolute), asynchronous=True)
 
     def wait_until_settled(self, timeout_s: float) -> bool:
         robot = self._require()
