@@ -95,10 +95,10 @@ def ros_spin(ros_context: rclpy.context.Context) -> Iterator[Callable[..., None]
 
     yield spin
     executor.shutdown(timeout_sec=2.0)
+    if started:
+        thread.join(timeout=5.0)   # before destroying: a callback still running would publish on a dead node
     for node in nodes:
         node.destroy_node()
-    if started:
-        thread.join(timeout=5.0)
 
 
 class NodeProcess:
