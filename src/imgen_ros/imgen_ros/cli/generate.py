@@ -20,6 +20,7 @@ NN_K = bounded_int(1, 1000)
 VIDEOS = bounded_int(0, 100, "max set by disk")
 MAX_ATTEMPTS = bounded_int(1, 10_000_000)
 MAX_INSTANCES = bounded_int(1, 100)
+GRACE_STEPS = bounded_int(0, 50)
 
 
 def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
@@ -35,7 +36,8 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
                             num_fixed_steps=args.fixed_steps, hold_steps=args.hold_steps),
         selection=args.selection, nn_k=args.nn_k,  # None: the library's default for the kind
         policy_execution=not getattr(args, "no_policy_execution", False),
-        max_instances=getattr(args, "max_instances", 4))
+        max_instances=getattr(args, "max_instances", 4),
+        reveal_grace_steps=getattr(args, "reveal_grace_steps", GenerationParams().reveal_grace_steps))
     policy = getattr(args, "policy", None)
     if policy not in (None, "expert"):
         policy = str(Path(policy).resolve())
@@ -129,3 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="ablation: replay the source mistake open-loop instead of running the policy")
     ig.add_argument("--max-instances", type=MAX_INSTANCES, default=4,
                     help=MAX_INSTANCES.doc("mistake/recovery instances per episode (default 4)"))
+    ig.add_argument("--reveal-grace-steps", type=GRACE_STEPS, default=GenerationParams().reveal_grace_steps,
+                    help=GRACE_STEPS.doc("after the mistake detector fires, run the policy up to this many steps "
+                                         "more until the robot's contact detector opens the observation channel "
+                                         "(tasks with one: block_grasp; default 2)"))
