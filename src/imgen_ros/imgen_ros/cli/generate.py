@@ -7,7 +7,12 @@ from pathlib import Path
 
 from imgen_ros.cli._args import EPISODES, SEED, WORKERS, bounded_float, bounded_int
 from imgen_ros.cli.main import CliError
-from imgen_ros.datagen.episodes import DEFAULT_SELECTION, GenerationParams
+from imgen_ros.datagen.episodes import (
+    DEFAULT_REVEAL_GRACE_STEPS,
+    DEFAULT_SELECTION,
+    REVEAL_GRACE_RANGE,
+    GenerationParams,
+)
 from imgen_ros.datagen.executors import EXECUTORS
 from imgen_ros.datagen.job import GenerationJob
 from imgen_ros.datagen.replay import ReplayConfig
@@ -20,7 +25,7 @@ NN_K = bounded_int(1, 1000)
 VIDEOS = bounded_int(0, 100, "max set by disk")
 MAX_ATTEMPTS = bounded_int(1, 10_000_000)
 MAX_INSTANCES = bounded_int(1, 100)
-GRACE_STEPS = bounded_int(0, 50)
+GRACE_STEPS = bounded_int(*REVEAL_GRACE_RANGE)
 
 
 def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
@@ -37,7 +42,7 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
         selection=args.selection, nn_k=args.nn_k,  # None: the library's default for the kind
         policy_execution=not getattr(args, "no_policy_execution", False),
         max_instances=getattr(args, "max_instances", 4),
-        reveal_grace_steps=getattr(args, "reveal_grace_steps", GenerationParams().reveal_grace_steps))
+        reveal_grace_steps=getattr(args, "reveal_grace_steps", DEFAULT_REVEAL_GRACE_STEPS))
     policy = getattr(args, "policy", None)
     if policy not in (None, "expert"):
         policy = str(Path(policy).resolve())
@@ -131,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="ablation: replay the source mistake open-loop instead of running the policy")
     ig.add_argument("--max-instances", type=MAX_INSTANCES, default=4,
                     help=MAX_INSTANCES.doc("mistake/recovery instances per episode (default 4)"))
-    ig.add_argument("--reveal-grace-steps", type=GRACE_STEPS, default=GenerationParams().reveal_grace_steps,
+    ig.add_argument("--reveal-grace-steps", type=GRACE_STEPS, default=DEFAULT_REVEAL_GRACE_STEPS,
                     help=GRACE_STEPS.doc("after the mistake detector fires, run the policy up to this many steps "
                                          "more until the robot's contact detector opens the observation channel "
                                          "(tasks with one: block_grasp; default 2)"))

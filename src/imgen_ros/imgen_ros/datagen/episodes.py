@@ -35,6 +35,11 @@ KEPT_OUTCOMES = (RECOVERED, SUCCESS)
 # comparisons (docs/results.md), so it is opt-in. Experiments run both I-MG selections side by side.
 DEFAULT_SELECTION = {"mimicgen": "random", "imgen": "random"}
 
+# Steps the robot may go on after the mistake detector fired, for the observation channel to open where
+# it opens on the robot's own (debounced) contact detector; see MistakeStop.
+DEFAULT_REVEAL_GRACE_STEPS = 2
+REVEAL_GRACE_RANGE = (0, 50)
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -45,13 +50,12 @@ class GenerationParams:
     nn_k: int = 3  # candidates for nearest selection
     policy_execution: bool = True  # I-MG; False = the "I-MG - policy" ablation
     max_instances: int = 4  # mistake/recovery instances per I-MG episode
-    # Steps the robot may go on after the mistake detector fired, for the observation channel to open
-    # where it opens on the robot's own (debounced) contact detector; see MistakeStop.
-    reveal_grace_steps: int = 2
+    reveal_grace_steps: int = DEFAULT_REVEAL_GRACE_STEPS
 
     def __post_init__(self) -> None:
-        if not 0 <= self.reveal_grace_steps <= 50:
-            raise ValueError(f"reveal_grace_steps must be in [0, 50], got {self.reveal_grace_steps}")
+        low, high = REVEAL_GRACE_RANGE
+        if not low <= self.reveal_grace_steps <= high:
+            raise ValueError(f"reveal_grace_steps must be in [{low}, {high}], got {self.reveal_grace_steps}")
 
     def selection_for(self, kind: str) -> str:
         """The source selection a ``kind`` generation uses: the explicit one, else the kind's default."""

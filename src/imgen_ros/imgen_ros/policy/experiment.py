@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
-from imgen_ros.datagen.episodes import GenerationParams
+from imgen_ros.datagen.episodes import DEFAULT_REVEAL_GRACE_STEPS
 from imgen_ros.policy.evaluate import EVAL_SEED_BASE, SELECTION_SEED_BASE
 from imgen_ros.policy.experiment_spec import (
     SCALES,
@@ -197,7 +197,7 @@ class _Artifacts:
                       "seed": self._seed(7 if base == "imgen_np" else 6), "noise": c.data_noise,
                       "policy": checkpoint if with_policy else None, "policy_execution": with_policy,
                       # a step argument, so that a run of older data (stopped at once) is not reused
-                      "reveal_grace_steps": GenerationParams().reveal_grace_steps}
+                      "reveal_grace_steps": DEFAULT_REVEAL_GRACE_STEPS}
             if selection is not None:
                 kwargs["selection"] = selection
             if scale.short_generation_ok and with_policy:
