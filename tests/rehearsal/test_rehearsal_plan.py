@@ -21,12 +21,17 @@ from imgen_ros.rehearsal.perturbations import (
     write_perturbed_extrinsics,
 )
 from imgen_ros.rehearsal.plan import (
+    NODES,
+    PARAMETER_FILES,
+    TIME_SCALED,
+    TIME_UNSCALED,
     CheckpointSpec,
     RehearsalConfig,
     RowPaths,
     eval_scenes,
     node_commands,
     plan_rows,
+    time_scaled,
 )
 from imgen_ros.rehearsal.report import render
 from imgen_ros.rehearsal.results import EpisodeRecord, RowResult
@@ -76,6 +81,76 @@ def test_each_perturbation_changes_only_its_mechanism(tmp_path):
     pushed = _params(_commands("push", tmp_path)["sim_node"])
     assert {k: v for k, v in pushed.items() if base.get(k) != v} == {"push_step": "10", "push_distance_m": "0.03"}
     assert _params(_commands("extrinsics", tmp_path)["sim_node"]) == base   # a calibration file instead
+
+
+def _node_config_classes() -> dict[str, tuple[type, tuple[str, ...]]]:
+    """Each rehearsal node's parameter class and its node-level extras (as tests/core/test_config_files)."""
+    from imgen_ros.nodes.contact_detector import ContactDetectorNodeConfig
+    from imgen_ros.nodes.intervention_arbiter import ArbiterNodeConfig
+    from imgen_ros.nodes.policy_node import PolicyNodeConfig
+    from imgen_ros.nodes.recorder import RecorderConfig
+    from imgen_ros.nodes.sim_node import SimNodeConfig
+    from imgen_ros.perception.stream import CubePoseNodeConfig
+    from imgen_ros.teleop.spacemouse import SpaceMouseConfig
+
+    return {"sim_node": (SimNodeConfig, ()), "cube_pose_estimator": (CubePoseNodeConfig, ()),
+            "contact_detector": (ContactDetectorNodeConfig, ()), "policy_node": (PolicyNodeConfig, ()),
+            "intervention_arbiter": (ArbiterNodeConfig, ()),
+            "joy_teleop": (SpaceMouseConfig, ("joy_topic", "joy_continuous", "command_rate_hz", "heartbeat_rate_hz")),
+            "recorder": (RecorderConfig, ())}
+
+
+def test_every_rate_and_duration_of_the_graph_is_time_scaled_or_exempt_with_a_reason():
+    import re
+
+    from imgen_ros.core.params import extra_table, param_table
+
+    classes = _node_config_classes()
+    assert set(classes) == set(NODES) == set(TIME_SCALED)
+    for node, (cls, extra) in classes.items():
+        names = set(param_table(cls)) | set(extra_table(extra))
+        timed = {n for n in names if re.search(r"(_s|_hz|_mps|fps)$", n)}
+        scaled = {name for _, name in TIME_SCALED[node]}
+        exempt = TIME_UNSCALED.get(node, {})
+        assert scaled <= names, f"{node}: TIME_SCALED names {scaled - names}, which the node does not declare"
+        assert timed == scaled | set(exempt), f"{node}: {timed ^ (scaled | set(exempt))} neither scaled nor exempt"
+        assert all(reason for reason in exempt.values())
+
+
+def test_time_scale_half_runs_every_node_at_half_rate_with_doubled_time_outs(tmp_path):
+    from imgen_ros.core.params import build_config, read_ros_params
+
+    real = _commands("none", tmp_path)
+    half = _commands("none", tmp_path, time_scale=0.5)
+    classes = _node_config_classes()
+    for node in NODES:
+        before, after = _params(real[node]), _params(half[node])
+        base = read_ros_params(CONFIG / PARAMETER_FILES[node], node)
+        for kind, name in TIME_SCALED[node]:
+            value = float(before[name]) if name in before else float(base[name])
+            expected = value * 0.5 if kind == "rate" else value / 0.5
+            assert float(after[name]) == pytest.approx(expected), (node, name)
+        assert {k: v for k, v in after.items() if before.get(k) != v}.keys() == {n for _, n in TIME_SCALED[node]}
+        # every scaled value is one the node accepts (its declared ranges)
+        cls, extra = classes[node]
+        values = {**base, **{k: yaml.safe_load(v) for k, v in after.items()}}
+        build_config(cls, values, source=f"{node} at time scale 0.5", extra=extra)
+    arbiter, policy = _params(half["intervention_arbiter"]), _params(half["policy_node"])
+    assert float(arbiter["pose_timeout_s"]) == pytest.approx(0.15) and float(arbiter["watchdog_rate_hz"]) == 100.0
+    assert float(policy["rate_hz"]) == 10.0 and float(policy["fresh_state_s"]) == pytest.approx(0.01)
+    assert float(_params(half["sim_node"])["depth_rate_hz"]) == 15.0
+    assert float(_params(half["contact_detector"])["detector.grasp_max_speed_mps"]) == pytest.approx(0.01)
+    assert RehearsalConfig(time_scale=0.5).episode_timeout_s == 2 * RehearsalConfig().episode_timeout_s
+
+
+def test_time_scale_refuses_a_parameter_it_cannot_find_and_scales_out_of_range():
+    with pytest.raises(ValueError, match="hold_after_s is not set"):
+        time_scaled("sim_node", None, {"step_rate_hz": 20.0, "state_rate_hz": 50.0, "pose_rate_hz": 30.0,
+                                       "depth_rate_hz": 30.0}, 0.5)
+    assert time_scaled("sim_node", None, {"x": 1}, 1.0) == {"x": 1}
+    for bad in (0.25, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="time_scale"):
+            RehearsalConfig(time_scale=bad)
 
 
 def test_rows_labels_and_seeds(tmp_path):
@@ -184,6 +259,8 @@ def test_row_statistics_and_report():
     (["--checkpoint", "expert", "--episodes", "1", "--perturb", "wind"], "invalid choice"),
     (["--checkpoint", "expert", "--episodes", "0"], "integer in [1, 100000]"),
     (["--checkpoint", "expert", "--depth-rate", "5"], "number in [15, 60]"),
+    (["--checkpoint", "expert", "--time-scale", "0.25"], "number in [0.5, 1]"),
+    (["--checkpoint", "expert", "--time-scale", "nan"], "number in [0.5, 1]"),
     (["--checkpoint", "/nonexistent/model.pth"], "is not a file"),
 ])
 def test_cli_refuses_bad_arguments_in_one_line(tmp_path, argv, message):

@@ -26,6 +26,7 @@ from imgen_ros.cli._args import EPISODES, SEED, bounded_float
 from imgen_ros.cli.main import CliError
 
 DEPTH_RATE = bounded_float(15.0, 60.0, "below ~15 Hz the real arbiter's 75 ms pose time-out trips")
+TIME_SCALE = bounded_float(0.5, 1.0, "below 0.5 the graph's 1 s time-outs leave their declared ranges")
 
 
 def _utc() -> str:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         config = RehearsalConfig(episodes=args.episodes,
                                  seed_base=EVAL_SEED_BASE if args.seed_base is None else args.seed_base,
                                  pose_error=args.pose_error, depth_rate_hz=args.depth_rate,
-                                 resume_latched=not args.no_resume)
+                                 resume_latched=not args.no_resume, time_scale=args.time_scale)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     unknown = [p for p in args.perturb or [] if p not in PERTURBATIONS]
@@ -119,6 +120,7 @@ def _rehearse(args: argparse.Namespace, config, rows, out: Path) -> int:
             "pose_error": config.pose_error, "corruption_seed_param": config.corruption_seed_param,
             "corruption_note": CORRUPTION_NOTE, "depth_rate_hz": config.depth_rate_hz,
             "fresh_state_s": config.fresh_state_s, "resume_latched": config.resume_latched, "dds": dds,
+            "time_scale": config.time_scale,
             "config_dir": str(cfg_dir), "arbiter_file": str(cfg_dir / "arbiter.yaml"),
             "safety": {k: list(v) if isinstance(v, tuple) else v for k, v in arbiter.safety.__dict__.items()},
             "extrinsics_file": str(cfg_dir / "camera_extrinsics_sim.yaml"),
@@ -196,7 +198,7 @@ def _run_rows(args: argparse.Namespace, config, rows, target: Path, meta: dict, 
         rclpy.init(context=context, domain_id=domain)
         t_row = time.monotonic()
         graph = Graph(node_commands(row, config, paths, sys.executable), paths.log_dir, env)
-        driver = RehearsalDriver(context=context)
+        driver = RehearsalDriver(time_scale=config.time_scale, context=context)
         driver.spin_in_background()
 
         def check_alive(graph: Graph = graph) -> None:
@@ -259,6 +261,8 @@ def _wait_for_bags(record_dir: Path, episodes: int, result, timeout: float = 30.
 
 def _check_record(record, config, result) -> None:
     """Note what does not match the plan (the corruption seed, the scene) instead of hiding it."""
+    from imgen_ros.rehearsal.driver import ICP_READY_TIMEOUT_S
+
     if config.pose_error == "task" and record.pose_error_seed is not None and \
             record.pose_error_seed != record.seed:
         result.notes.append(f"episode {record.index}: pose-error seed {record.pose_error_seed}, expected {record.seed}")
@@ -266,7 +270,8 @@ def _check_record(record, config, result) -> None:
         result.notes.append(f"episode {record.index}: the cube rests {record.scene_error_mm:.1f} mm from imgen eval's "
                             "scene for this seed")
     if not record.icp_ready:
-        result.notes.append(f"episode {record.index}: the estimator had not settled on the scene within 15 s; started "
+        result.notes.append(f"episode {record.index}: the estimator had not settled on the scene within "
+                            f"{config.wall_s(ICP_READY_TIMEOUT_S):g} s; started "
                             "anyway")
 
 
@@ -329,6 +334,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=DEPTH_RATE.doc("simulated D415 depth rate [Hz] (default 30)"))
     parser.add_argument("--seed-base", type=SEED, default=None,
                         help=SEED.doc("episode i uses scene seed base+i (default 1000000, imgen eval's)"))
+    parser.add_argument("--time-scale", type=TIME_SCALE, default=1.0,
+                        help=TIME_SCALE.doc("run the graph at this fraction of real time (default 1): every rate of "
+                                            "every node times it, every time-out and maximum age divided by it, so "
+                                            "each control step sees what it sees at real time with more wall time "
+                                            "to compute it (a faster machine's stand-in, not a real-time test)"))
     parser.add_argument("--dds", choices=("shm", "stock"), default="shm",
                         help="shm (default): Fast DDS with a shared-memory segment that holds a depth frame; stock: "
                              "Fast DDS's defaults, under which most 614 KB depth frames are lost on UDP")

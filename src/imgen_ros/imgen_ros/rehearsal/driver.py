@@ -4,8 +4,8 @@ It is the operator and the supervisor's idle SpaceMouse: it resets the scene (``
 episode's seed), waits until the estimator sees the new scene (three valid ICP estimates stamped after
 the reset, within 6 cm of where the cube is), starts the episode (``start_episode``), and waits for
 its end, which the simulator decides (``episode_events`` SUCCESS on success, FAILURE at the horizon).
-It publishes an idle ``sensor_msgs/Joy`` (zero axes, no button) at 50 Hz on ``spacenav/joy`` as the
-spacenav driver would, so joy_teleop's heartbeat is real and nobody takes over. With
+It publishes an idle ``sensor_msgs/Joy`` (zero axes, no button) at 50 Hz (times the time scale) on
+``spacenav/joy`` as the spacenav driver would, so joy_teleop's heartbeat is real and nobody takes over. With
 ``resume_latched`` it hands a latched fault back to the policy (``set_control_mode POLICY``, as an
 operator would once the input is back) and counts it. The one rclpy module of the rehearsal.
 """
@@ -34,6 +34,8 @@ from imgen_ros.rehearsal.results import EpisodeRecord, is_fault
 TERMINAL = {EpisodeEvent.EVENT_SUCCESS: "SUCCESS", EpisodeEvent.EVENT_FAILURE: "FAILURE",
             EpisodeEvent.EVENT_ABORT: "ABORT"}
 JOY_TOPIC = "spacenav/joy"
+JOY_RATE_HZ = 50.0            # spacenav_node's default publish rate
+ICP_READY_TIMEOUT_S = 15.0    # after a reset, the estimator's time to settle on the new scene
 ICP_READY_FRAMES = 3
 ICP_READY_DISTANCE_M = 0.06   # an estimate this close to the new cube is of the new scene
 RENDER_FLUSH_S = 0.15         # depth frames stamped this long after a reset show the new scene
@@ -57,8 +59,9 @@ class Stamped:
 
 
 class RehearsalDriver(Node):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, time_scale: float = 1.0, **kwargs) -> None:
         super().__init__("imgen_rehearsal", **kwargs)
+        self.time_scale = time_scale   # the graph's (plan.TIME_SCALED): the driver's own periods follow it
         self.lock = threading.Lock()
         self.events: list[EpisodeEvent] = []
         self.states: deque[ControlState] = deque(maxlen=20000)
@@ -76,7 +79,7 @@ class RehearsalDriver(Node):
         self.create_subscription(ObjectPoseEstimate, topics.OBJECT_POSE_TRUE, self._store(self.truth),
                                  deep(qos(topics.OBJECT_POSE_TRUE)))
         self.joy_pub = self.create_publisher(Joy, JOY_TOPIC, 10)
-        self.create_timer(0.02, self._idle_joy)
+        self.create_timer(1.0 / (JOY_RATE_HZ * time_scale), self._idle_joy)
         self.reset_client = self.create_client(StartEpisode, topics.SIM_RESET)
         self.start_client = self.create_client(StartEpisode, topics.START_EPISODE)
         self.stop_client = self.create_client(StopEpisode, topics.STOP_EPISODE)
@@ -163,7 +166,7 @@ class RehearsalDriver(Node):
         with self.lock:
             truth = [s for s in self.truth if to_sec(s.msg.header.stamp) >= reset_done]
             valid = [s for s in self.estimates if s.msg.valid
-                     and to_sec(s.msg.header.stamp) >= reset_done + RENDER_FLUSH_S]
+                     and to_sec(s.msg.header.stamp) >= reset_done + RENDER_FLUSH_S / self.time_scale]
         return truth, valid
 
     def _icp_ready(self, reset_done: float) -> bool:
@@ -184,7 +187,7 @@ class RehearsalDriver(Node):
         if not res.success:
             raise GraphError(f"sim/reset refused seed {seed}: {res.message}")
         reset_done = self.get_clock().now().nanoseconds * 1e-9   # the nodes' clock (system time) as stamped
-        deadline = time.monotonic() + 15.0
+        deadline = time.monotonic() + ICP_READY_TIMEOUT_S / self.time_scale
         icp_ready = False
         while time.monotonic() < deadline:
             check_alive()

@@ -21,6 +21,11 @@ and the overrides the simulator needs:
 - ``joy_teleop``: ``config/joy_teleop.yaml`` (teleop:=joy); the driver stands in for the spacenav
   driver with an idle SpaceMouse, so the supervisor's heartbeat is real and nobody takes over.
 - ``recorder``: ``config/recorder.yaml``, one bag per episode under ``DIR/bags/<row>/``.
+
+With a time scale ``s`` < 1 (:data:`TIME_SCALED`) the graph runs ``s`` times as fast as real time: every rate
+of every node is multiplied by ``s`` and every time-out and maximum age divided by it, so each control step
+sees the same inputs, deadlines and thresholds as at real time, with ``1/s`` times the wall time to compute
+them. It stands in for a machine that is ``1/s`` times faster; it is not a real-time test.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgen_ros.core.params import read_ros_params
 from imgen_ros.policy.evaluate import EVAL_SEED_BASE
 from imgen_ros.rehearsal import PERTURBATIONS
 from imgen_ros.rehearsal.perturbations import ExtrinsicsError
@@ -43,6 +49,42 @@ CORRUPTION_NOTE = (
 # The graph's processes, in start order (the world and the camera first, the recorder last).
 NODES = ("sim_node", "cube_pose_estimator", "contact_detector", "policy_node", "intervention_arbiter",
          "joy_teleop", "recorder")
+
+# Each node's parameter file in config/ (the real launch's).
+PARAMETER_FILES = {"sim_node": "sim.yaml", "cube_pose_estimator": "cube_pose_estimator.yaml",
+                   "contact_detector": "contact_detector.yaml", "policy_node": "policy.yaml",
+                   "intervention_arbiter": "arbiter.yaml", "joy_teleop": "joy_teleop.yaml",
+                   "recorder": "recorder.yaml"}
+
+# Time scales a rehearsal accepts: below 0.5 the arbiter's valid-pose time-out and the policy's maximum
+# object age (1 s, ranges up to 2 s) leave their declared ranges.
+TIME_SCALE_RANGE = (0.5, 1.0)
+
+# Every parameter of the graph that is a rate or a duration, per node, as the node names it: ("rate", x)
+# is multiplied by the time scale, ("duration", x) divided by it. A rate is anything per second: the
+# contact detector's width-speed threshold compares width changes per second of wall time.
+TIME_SCALED: dict[str, tuple[tuple[str, str], ...]] = {
+    "sim_node": (("rate", "step_rate_hz"), ("rate", "state_rate_hz"), ("rate", "pose_rate_hz"),
+                 ("rate", "depth_rate_hz"), ("duration", "hold_after_s")),
+    "cube_pose_estimator": (("duration", "estimator.temporal.max_gap_s"),),
+    "contact_detector": (("rate", "publish_rate_hz"), ("rate", "detector.grasp_max_speed_mps")),
+    "policy_node": (("rate", "rate_hz"), ("duration", "max_input_age_s"), ("duration", "max_object_age_s"),
+                    ("duration", "fresh_state_s")),
+    "intervention_arbiter": (("rate", "watchdog_rate_hz"), ("rate", "state_rate_hz"),
+                             ("duration", "policy_timeout_s"), ("duration", "teleop_timeout_s"),
+                             ("duration", "robot_state_timeout_s"), ("duration", "pose_timeout_s"),
+                             ("duration", "valid_pose_timeout_s"), ("duration", "safety.max_input_age_s")),
+    "joy_teleop": (("rate", "command_rate_hz"), ("rate", "heartbeat_rate_hz"), ("duration", "stale_timeout_s")),
+    "recorder": (),
+}
+
+# The rates and durations of the graph's nodes that the time scale leaves alone, and why.
+TIME_UNSCALED: dict[str, dict[str, str]] = {
+    "sim_node": {"episode_gap_s": "automatic episodes only (auto_episodes 0: the driver starts each episode)"},
+    "cube_pose_estimator": {"source.fps": "a RealSense or recording source's rate; the rehearsal's is ROS topics"},
+    "joy_teleop": {"rel_idle_s": "evdev relative axes only; spacenav's Joy reports absolute axes"},
+    "recorder": {"chunk_s": "what a killed recorder loses, not what any node does"},
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +127,8 @@ class RehearsalConfig:
     push_step: int = 10
     push_distance_m: float = 0.03
     resume_latched: bool = True               # the driver, as operator, hands a latched fault back to the policy
-    horizon: int = 200                        # the task's (sim.tasks.block_grasp.BlockGrasp.horizon)
+    horizon: int = 400                        # the task's (imgen rehearse sets it from sim.tasks.<task>.TASK)
+    time_scale: float = 1.0                   # < 1: the graph at this fraction of real time (TIME_SCALED)
 
     def __post_init__(self) -> None:
         if self.pose_error not in ("task", "off"):
@@ -94,6 +137,9 @@ class RehearsalConfig:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.seed_base < 1:
             raise ValueError("seed_base must be >= 1 (policy_node's corruption seed is seed_base - 1 + episode id)")
+        low, high = TIME_SCALE_RANGE
+        if not low <= self.time_scale <= high:   # also refuses NaN
+            raise ValueError(f"time_scale must be in [{low:g}, {high:g}], got {self.time_scale}")
 
     def scene_seed(self, index: int) -> int:
         """Scene seed of episode ``index`` (0-based): ``imgen eval``'s trial ``index``."""
@@ -107,8 +153,12 @@ class RehearsalConfig:
     @property
     def episode_timeout_s(self) -> float:
         """Wall time after which an episode the sim never ended is aborted (3x its horizon at 20 Hz,
-        + 30 s): a hung graph, not a slow one."""
-        return 3.0 * self.horizon / 20.0 + 30.0
+        + 30 s, in scaled time): a hung graph, not a slow one."""
+        return (3.0 * self.horizon / 20.0 + 30.0) / self.time_scale
+
+    def wall_s(self, seconds: float) -> float:
+        """Wall time of ``seconds`` of real-time behaviour at this time scale."""
+        return seconds / self.time_scale
 
 
 @dataclass(frozen=True)
@@ -180,6 +230,24 @@ def perturbation_params(row: Row, config: RehearsalConfig) -> dict[str, object]:
     return {}
 
 
+def time_scaled(node: str, params_file: Path | None, params: dict[str, object], scale: float) -> dict[str, object]:
+    """``params`` plus every :data:`TIME_SCALED` parameter of ``node`` at time scale ``scale``, from its value
+    in ``params`` or else in ``params_file``; nothing changes at scale 1. A parameter in neither is an error
+    (its code default would go unscaled without anyone noticing)."""
+    if scale == 1.0:
+        return dict(params)
+    from_file = read_ros_params(params_file, node) if params_file is not None else {}
+    out = dict(params)
+    for kind, name in TIME_SCALED[node]:
+        base = params.get(name, from_file.get(name))
+        if isinstance(base, bool) or not isinstance(base, int | float):
+            where = params_file or "the rehearsal's overrides"
+            raise ValueError(f"{node}: {name} is not set in {where} (got {base!r}); the rehearsal's time scale "
+                             "needs every rate and time-out of the graph in its parameter file")
+        out[name] = float(base) * scale if kind == "rate" else float(base) / scale
+    return out
+
+
 def node_commands(row: Row, config: RehearsalConfig, paths: RowPaths, python: str) -> dict[str, list[str]]:
     """Command line of every process of the row's graph, in :data:`NODES` order."""
     cfg = paths.config_dir
@@ -189,22 +257,24 @@ def node_commands(row: Row, config: RehearsalConfig, paths: RowPaths, python: st
            "end_episodes": True, "auto_episodes": 0, **perturbation_params(row, config)}
     policy = {"checkpoint": row.checkpoint.policy, "task": config.task, "fresh_state_s": float(config.fresh_state_s),
               "observation.noise.mode": config.pose_error, "observation.noise.seed": config.corruption_seed_param}
-    arbiter = node_command(python, "intervention_arbiter", cfg / "arbiter.yaml", {})
-    return {
-        "sim_node": node_command(python, "sim_node", cfg / "sim.yaml", sim),
-        "cube_pose_estimator": node_command(python, "cube_pose_estimator", cfg / "cube_pose_estimator.yaml",
-                                            {"extrinsics_file": paths.extrinsics}),
-        "contact_detector": node_command(python, "contact_detector", cfg / "contact_detector.yaml", {}),
-        "policy_node": node_command(python, "policy_node", cfg / "policy.yaml", policy),
-        # as the real launch runs it: SCHED_FIFO where granted, a warning where not
-        "intervention_arbiter": [python, "-m", "imgen_ros.core.realtime", "--priority",
-                                 str(config.arbiter_rt_priority), "--", *arbiter],
-        "joy_teleop": node_command(python, "joy_teleop", cfg / "joy_teleop.yaml", {}),
-        "recorder": node_command(python, "recorder", cfg / "recorder.yaml",
-                                 {"record_dir": paths.record_dir, "task": config.task,
-                                  "noise": "on" if config.pose_error == "task" else "off",
-                                  "observability": "full", "robot": "sim"}),
+    files = {name: cfg / PARAMETER_FILES[name] for name in NODES}
+    params: dict[str, dict[str, object]] = {
+        "sim_node": sim,
+        "cube_pose_estimator": {"extrinsics_file": paths.extrinsics},
+        "contact_detector": {},
+        "policy_node": policy,
+        "intervention_arbiter": {},
+        "joy_teleop": {},
+        "recorder": {"record_dir": paths.record_dir, "task": config.task,
+                     "noise": "on" if config.pose_error == "task" else "off", "observability": "full", "robot": "sim"},
     }
+    commands = {name: node_command(python, name, files[name],
+                                   time_scaled(name, files[name], params[name], config.time_scale))
+                for name in NODES}
+    # as the real launch runs it: SCHED_FIFO where granted, a warning where not
+    commands["intervention_arbiter"] = [python, "-m", "imgen_ros.core.realtime", "--priority",
+                                        str(config.arbiter_rt_priority), "--", *commands["intervention_arbiter"]]
+    return commands
 
 
 def config_dir() -> Path:

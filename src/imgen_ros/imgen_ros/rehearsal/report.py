@@ -78,6 +78,16 @@ def render(meta: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         "measurement stamp to the command).",
         f"- DDS: {cfg.get('dds', 'Fast DDS')}.",
     ]
+    scale = float(cfg.get("time_scale", 1.0))
+    if scale != 1.0:
+        lines.append(
+            f"- Time scale {scale:g}: the graph ran at {scale:g} x real time. Every rate of every node was multiplied "
+            f"by {scale:g} and every time-out and maximum age (the arbiter's watchdog, the policy's input ages, the "
+            f"estimator's gap, the teleop heartbeat) divided by it, the contact detector's width-speed threshold "
+            f"multiplied by it (rehearsal.plan.TIME_SCALED): per control step the same inputs, deadlines and "
+            f"thresholds as at real time, with {1 / scale:g} x the wall time to compute them. It stands in for a "
+            f"machine {1 / scale:g} x as fast, and is not a real-time test. Ages and wall times in the table are "
+            f"wall-clock; times {scale:g} gives their real-time equivalent.")
     used = sorted({s["perturbation"] for s in summaries})
     for name in used:
         if name != "none":
