@@ -7,6 +7,10 @@ or 32FC1 + ``camera/camera/depth/camera_info``, sensor-data QoS) or straight fro
 frame's time. A worker thread always processes the newest frame, so a slow fit drops frames rather
 than building a backlog.
 
+With ``robot_state`` (the FR3's TCP pose and gripper width) the hand's own points are dropped before
+the cube is segmented (perception.gripper_filter): the state nearest the frame's stamp, none when it
+is further than ``estimator.gripper_filter.max_state_offset_s``.
+
 Invalid estimates (``valid: false``) carry the rejected fit's pose when there is one, else the origin
 with identity orientation: never NaN (a NaN pose is a fault for the arbiter, an invalid one just goes
 stale). The reason is in ``status`` and logged whenever it changes.
@@ -28,12 +32,24 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from imgen_msgs.msg import ObjectPoseEstimate
+from imgen_msgs.msg import ObjectPoseEstimate, RobotState
 from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
-from imgen_ros.nodes._ros import attach_diagnostics, declare_config, now_s, pose_to_msg, qos, run, to_sec, to_stamp
+from imgen_ros.core.pose import pose_from_pos_quat
+from imgen_ros.nodes._ros import (
+    attach_diagnostics,
+    declare_config,
+    now_s,
+    pose_msg_arrays,
+    pose_to_msg,
+    qos,
+    run,
+    to_sec,
+    to_stamp,
+)
 from imgen_ros.perception.depth import DepthImageError, decode_image_msg
 from imgen_ros.perception.estimator import CubePoseEstimator, PoseEstimate, Reason
+from imgen_ros.perception.gripper_filter import GripperState, GripperStateBuffer
 from imgen_ros.perception.intrinsics import CameraInfoError, PinholeIntrinsics
 from imgen_ros.perception.sources import FrameSourceError
 from imgen_ros.perception.stream import CubePoseNodeConfig, open_pyrealsense_source
@@ -56,6 +72,8 @@ class CubePoseEstimatorNode(Node):
         self.frames = 0
         self.fits: deque[diag.FitSample] = deque(maxlen=FIT_HISTORY)
         self.last_valid_t: float | None = None
+        self.gripper = GripperStateBuffer(self.config.estimator.gripper_filter.max_state_offset_s)
+        self.create_subscription(RobotState, topics.ROBOT_STATE, self._on_robot_state, qos(topics.ROBOT_STATE))
         source = self.config.source
         if source.kind == "ros":
             self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_image, qos(topics.DEPTH_IMAGE))
@@ -84,6 +102,13 @@ class CubePoseEstimatorNode(Node):
         return [diag.Status(status.aspect, status.level, status.message,
                             {**status.values, "min_fitness": f"{cfg.min_fitness:g}",
                              "max_rmse_m": f"{cfg.max_rmse_m:g}", "frames_total": str(self.frames)})]
+
+    def _on_robot_state(self, msg: RobotState) -> None:
+        position, quat = pose_msg_arrays(msg.tcp_pose)
+        if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 0.5):
+            return   # a broken state filters nothing (the buffer keeps only usable ones)
+        self.gripper.add(GripperState(pose_from_pos_quat(position, quat), float(msg.gripper_width),
+                                      to_sec(msg.header.stamp)))
 
     # ---------------------------------------------------------------- ROS images
     def _on_info(self, msg: CameraInfo) -> None:
@@ -130,7 +155,7 @@ class CubePoseEstimatorNode(Node):
         except DepthImageError as err:
             self._publish(self._invalid(Reason.CAMERA_INFO_MISMATCH, f"depth image unreadable: {err}", stamp))
             return
-        self._publish(self.estimator.estimate(depth, intrinsics, stamp))
+        self._publish(self.estimator.estimate(depth, intrinsics, stamp, gripper=self.gripper.at(stamp)))
 
     # ---------------------------------------------------------------- pyrealsense2
     def _pyrealsense_worker(self) -> None:
@@ -150,7 +175,9 @@ class CubePoseEstimatorNode(Node):
                                 time.sleep(delay)
                         # a recording's stamps are from when it was made: publish it as happening now
                         now_s = self.get_clock().now().nanoseconds * 1e-9
-                        self._publish(self.estimator.estimate(frame.depth_m, frame.intrinsics, frame.stamp_s),
+                        gripper = self.gripper.at(frame.stamp_s) if cfg.kind == "realsense" else None
+                        self._publish(self.estimator.estimate(frame.depth_m, frame.intrinsics, frame.stamp_s,
+                                                              gripper=gripper),
                                       stamp_s=now_s if cfg.kind == "recording" else None)
                 if not (cfg.kind == "recording" and cfg.loop_recording):
                     self.get_logger().info("recording finished")

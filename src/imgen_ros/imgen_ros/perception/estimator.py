@@ -33,6 +33,7 @@ from imgen_ros.core.pose import Pose, make_pose, pos_quat_from_pose, pose_from_p
 from imgen_ros.core.symmetry import canonical_cube_rotation
 from imgen_ros.perception.cube_model import cube_surface_points
 from imgen_ros.perception.depth import depth_to_points, transform_points, valid_depth_mask
+from imgen_ros.perception.gripper_filter import GripperFilterConfig, GripperState, gripper_points
 from imgen_ros.perception.icp import ModelIcp
 from imgen_ros.perception.intrinsics import CameraInfoError, PinholeIntrinsics
 from imgen_ros.perception.temporal import TemporalConfig, TemporalGate
@@ -116,6 +117,7 @@ class CubePoseEstimatorConfig:
     max_rmse_m: float = param(0.003, "a fit whose inliers are further from the model surface (RMS) is rejected "
                               "(high_rmse) [m]; live: applies from the next frame", "(0, 0.02]", live=True)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    gripper_filter: GripperFilterConfig = field(default_factory=GripperFilterConfig)
 
     def __post_init__(self) -> None:
         def check(ok: bool, what: str) -> None:
@@ -175,13 +177,14 @@ class CubePoseEstimator:
         self.gate.reset()
 
     def estimate(self, depth_m: NDArray, camera_info: object, stamp_s: float = 0.0,
-                 camera_pose: Pose | None = None) -> PoseEstimate:
+                 camera_pose: Pose | None = None, gripper: GripperState | None = None) -> PoseEstimate:
         """Estimate the cube pose in one depth image (metres, 0/NaN invalid).
 
         ``camera_info``: PinholeIntrinsics or anything with width/height and fx/fy/cx/cy or a k matrix.
-        ``camera_pose``: T_base_camera overriding the configured extrinsics (e.g. from tf)."""
+        ``camera_pose``: T_base_camera overriding the configured extrinsics (e.g. from tf).
+        ``gripper``: the hand when the frame was taken; its points are dropped (``gripper_filter``)."""
         t0 = time.perf_counter()
-        result = self._estimate(np.asarray(depth_m), camera_info, stamp_s, camera_pose)
+        result = self._estimate(np.asarray(depth_m), camera_info, stamp_s, camera_pose, gripper)
         return PoseEstimate(**{**result.__dict__, "stamp_s": stamp_s, "compute_s": time.perf_counter() - t0})
 
     def _reject(self, reason: Reason, detail: str, **extra: Any) -> PoseEstimate:
@@ -189,7 +192,7 @@ class CubePoseEstimator:
                             **extra)
 
     def _estimate(self, depth: NDArray, camera_info: object, stamp_s: float,
-                  camera_pose: Pose | None) -> PoseEstimate:
+                  camera_pose: Pose | None, gripper: GripperState | None) -> PoseEstimate:
         cfg = self.config
         try:
             intr = _as_intrinsics(camera_info)
@@ -212,6 +215,8 @@ class CubePoseEstimator:
         if len(points) == 0:
             return self._reject(Reason.EMPTY_CROP, f"none of {int(mask.sum())} depth points lies in the workspace box "
                                 f"{cfg.workspace_min}..{cfg.workspace_max} (check the extrinsics)")
+        if gripper is not None and cfg.gripper_filter.enabled:
+            points = points[~gripper_points(points, gripper, cfg.gripper_filter)]
         object_points, why = self._object_points(points)
         if len(object_points) < cfg.min_object_points:
             return self._reject(Reason.TOO_FEW_POINTS, why, num_points=len(object_points))

@@ -66,7 +66,8 @@ TIME_SCALE_RANGE = (0.5, 1.0)
 TIME_SCALED: dict[str, tuple[tuple[str, str], ...]] = {
     "sim_node": (("rate", "step_rate_hz"), ("rate", "state_rate_hz"), ("rate", "pose_rate_hz"),
                  ("rate", "depth_rate_hz"), ("duration", "hold_after_s")),
-    "cube_pose_estimator": (("duration", "estimator.temporal.max_gap_s"),),
+    "cube_pose_estimator": (("duration", "estimator.temporal.max_gap_s"),
+                            ("duration", "estimator.gripper_filter.max_state_offset_s")),
     "contact_detector": (("rate", "publish_rate_hz"), ("rate", "detector.grasp_max_speed_mps")),
     "policy_node": (("rate", "rate_hz"), ("duration", "max_input_age_s"), ("duration", "max_object_age_s"),
                     ("duration", "fresh_state_s")),
