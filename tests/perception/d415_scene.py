@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 from imgen_ros.core.pose import Pose
 from imgen_ros.perception.estimator import CubePoseEstimatorConfig
+from imgen_ros.perception.gripper_filter import GripperState
 from imgen_ros.sim.cameras import D415Config, D415DepthCamera, DepthFrame, DepthNoiseConfig, add_d415_to_spec
 from scipy.spatial.transform import Rotation
 
@@ -67,3 +68,26 @@ def build_scene(noise: bool, seed: int = 0) -> D415Scene:
     scene.place("distractor", PARKED)
     scene.place_cube(0.5, 0.0, 0.0)
     return scene
+
+
+def grasp_frame(seed: int = 3) -> tuple[Pose, DepthFrame, GripperState]:
+    """The Block Grasp world (FR3 and cube) with the fingers closed on the cube by the scripted expert on
+    true poses, one noisy D415 frame of it, and the hand's state then: (cube pose, frame, hand)."""
+    from imgen_ros.graph.sim_world import make_world
+    from imgen_ros.sim.expert import ScriptedExpert
+
+    env = make_world("block_grasp", "off", "full", with_d415=True)
+    camera = D415DepthCamera(env.model, D415Config(noise=DepthNoiseConfig(enabled=True)), seed=0)
+    try:
+        env.reset(seed)
+        expert = ScriptedExpert(env, use_true_poses=True)
+        for _ in range(200):
+            env.step(expert.act())
+            if env.touching("cube", "fingers") and env.finger_width() < 0.055:
+                break
+        if not env.touching("cube", "fingers"):
+            raise AssertionError("the expert never closed the fingers on the cube")
+        return env.body_pose("cube"), camera.capture(env.data), GripperState(env.eef_pose(), env.finger_width(), 0.0)
+    finally:
+        camera.close()
+        env.close()

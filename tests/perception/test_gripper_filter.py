@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from d415_scene import grasp_frame
 from imgen_ros.core.pose import make_pose
-from imgen_ros.graph.sim_world import make_world
 from imgen_ros.perception.estimator import CubePoseEstimator, CubePoseEstimatorConfig
 from imgen_ros.perception.gripper_filter import (
     GripperFilterConfig,
@@ -14,8 +14,6 @@ from imgen_ros.perception.gripper_filter import (
     GripperStateBuffer,
     gripper_points,
 )
-from imgen_ros.sim.cameras import D415Config, D415DepthCamera, DepthNoiseConfig
-from imgen_ros.sim.expert import ScriptedExpert
 
 TOP_DOWN = np.diag([1.0, -1.0, -1.0])   # the TCP frame of a top-down grasp: z down, fingers along base y
 
@@ -62,24 +60,7 @@ def test_state_buffer_gives_the_nearest_state_within_the_offset_and_skips_broken
 
 @pytest.fixture(scope="module")
 def grasped():
-    """The Block Grasp world with the fingers closed on the cube (the scripted expert on true poses),
-    and one noisy D415 frame of it."""
-    env = make_world("block_grasp", "off", "full", with_d415=True)
-    camera = D415DepthCamera(env.model, D415Config(noise=DepthNoiseConfig(enabled=True)), seed=0)
-    try:
-        env.reset(3)
-        expert = ScriptedExpert(env, use_true_poses=True)
-        for _ in range(200):
-            env.step(expert.act())
-            if env.touching("cube", "fingers") and env.finger_width() < 0.055:
-                break
-        assert env.touching("cube", "fingers"), "the expert never closed the fingers on the cube"
-        frame = camera.capture(env.data)
-        state = GripperState(env.eef_pose(), env.finger_width(), 0.0)
-        yield env.body_pose("cube"), frame, state
-    finally:
-        camera.close()
-        env.close()
+    return grasp_frame()
 
 
 def test_the_cube_between_the_fingers_is_found_only_with_the_filter(grasped):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from imgen_ros.core import topics
 from imgen_ros.core.pose import pos_quat_from_pose
-from imgen_ros.nodes._ros import pose_from_msg, qos
+from imgen_ros.nodes._ros import pose_from_msg, pose_to_msg, qos, to_sec
 from imgen_ros.nodes.cube_pose_estimator import CubePoseEstimatorNode
 from imgen_ros.perception.intrinsics import PinholeIntrinsics
 from imgen_ros.perception.sources import write_realsense_recording
@@ -18,10 +18,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
-from imgen_msgs.msg import ObjectPoseEstimate
+from imgen_msgs.msg import ObjectPoseEstimate, RobotState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "perception"))
-from d415_scene import build_scene
+from d415_scene import build_scene, grasp_frame
 
 
 def extrinsics_overrides(camera_pose: np.ndarray, **extra: object) -> list[Parameter]:
@@ -120,6 +120,41 @@ def test_estimates_from_ros_depth_and_rejects_bad_frames(ros_context, ros_spin, 
         assert node.last_reason == reason and est.status.startswith(reason)
         p = est.pose
         assert np.all(np.isfinite([p.position.x, p.position.y, p.position.z, p.orientation.w]))
+    node.close()
+
+
+def test_the_hand_at_the_frame_time_is_filtered_out_of_the_depth(ros_context, ros_spin, wait_until):
+    """robot_state -> the estimator's gripper filter: the cube between closed fingers is found once the
+    node has the hand's state stamped near the frame, and not without it."""
+    cube, frame, hand = grasp_frame()
+    info = PinholeIntrinsics.from_any(frame.info)
+    node = CubePoseEstimatorNode(context=ros_context,
+                                 parameter_overrides=extrinsics_overrides(frame.base_from_optical))
+    camera, listener = FakeCamera(ros_context), Listener(ros_context)
+    robot = camera.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
+    ros_spin(node, camera, listener)
+    wait_until(lambda: camera.image_pub.get_subscription_count() > 0 and robot.get_subscription_count() > 0
+               and node.pub.get_subscription_count() > 0, 15, "discovery")
+    camera.publish_info(info)
+    wait_until(lambda: node._info is not None, 10, "camera_info at the node")
+
+    def send() -> ObjectPoseEstimate:
+        count = len(listener.received)
+        camera.publish_image(frame.depth_m)
+        wait_until(lambda: len(listener.received) > count, 10, "an estimate")
+        return listener.received[-1]
+
+    assert not send().valid and node.last_reason == "too_few_points"   # no robot state: the fingers stay
+    state = RobotState()
+    state.header.stamp, state.header.frame_id = camera.get_clock().now().to_msg(), topics.BASE_FRAME
+    state.tcp_pose = pose_to_msg(hand.tcp_pose)
+    state.gripper_width = hand.width_m
+    robot.publish(state)
+    stamp = to_sec(state.header.stamp)
+    wait_until(lambda: node.gripper.at(stamp) is not None, 10, "the robot state at the node")
+    found = send()
+    assert found.valid, found.status
+    assert np.linalg.norm(pose_from_msg(found.pose)[:3, 3] - cube[:3, 3]) < 0.006
     node.close()
 
 

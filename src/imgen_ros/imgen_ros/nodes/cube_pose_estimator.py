@@ -35,12 +35,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from imgen_msgs.msg import ObjectPoseEstimate, RobotState
 from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
-from imgen_ros.core.pose import pose_from_pos_quat
 from imgen_ros.nodes._ros import (
     attach_diagnostics,
     declare_config,
     now_s,
-    pose_msg_arrays,
+    pose_from_msg,
     pose_to_msg,
     qos,
     run,
@@ -104,11 +103,11 @@ class CubePoseEstimatorNode(Node):
                              "max_rmse_m": f"{cfg.max_rmse_m:g}", "frames_total": str(self.frames)})]
 
     def _on_robot_state(self, msg: RobotState) -> None:
-        position, quat = pose_msg_arrays(msg.tcp_pose)
-        if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 0.5):
-            return   # a broken state filters nothing (the buffer keeps only usable ones)
-        self.gripper.add(GripperState(pose_from_pos_quat(position, quat), float(msg.gripper_width),
-                                      to_sec(msg.header.stamp)))
+        try:
+            tcp = pose_from_msg(msg.tcp_pose)
+        except ValueError:   # a zero quaternion; NaN poses the buffer drops itself
+            return
+        self.gripper.add(GripperState(tcp, float(msg.gripper_width), to_sec(msg.header.stamp)))
 
     # ---------------------------------------------------------------- ROS images
     def _on_info(self, msg: CameraInfo) -> None:
