@@ -55,8 +55,9 @@ def test_a_revealed_pose_ends_the_corruption_only_under_full_observability(obser
     offset = {"cube": np.array([0.0, 0.05, 0.0])}
     o = obs(ObservationConfig(observability=observability), corruption=offset, revealed=truth,
             revealed_object="cube")
-    if observability == "full":
-        np.testing.assert_allclose(o["object"][:7], np.r_[truth.position, truth.quat_xyzw])
+    if observability == "full":   # the current estimate, uncorrupted; the channel: the pose at contact
+        np.testing.assert_allclose(o["object"][:7], np.r_[CUBE.position, CUBE.quat_xyzw])
+        np.testing.assert_allclose(o["object"][7:14], np.r_[truth.position, truth.quat_xyzw])
     else:
         np.testing.assert_allclose(o["object"][:3], CUBE.position + offset["cube"])
 
@@ -86,6 +87,24 @@ def test_sim_and_ros_observations_agree_after_the_revealing_contact():
     for key in sim_obs:
         np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
     assert np.linalg.norm(env.corruption["cube"]) > 0.02  # the corruption was there, and is gone
+
+    # later, the cube moved (pushed, grasped, lifted): the believed pose follows the current estimate,
+    # the channel keeps the pose revealed at contact, in both
+    at_contact = truth
+    expert = ScriptedExpert(env, use_true_poses=True)
+    for _ in range(60):
+        sim_obs, _, done, _ = env.step(expert.act(sim_obs))
+        if done:
+            break
+    now = env.object_poses()["cube"]
+    assert np.linalg.norm(now[:3, 3] - at_contact.position) > 0.005, "the cube should have moved"
+    current = ObjectEstimate(now[:3, 3], mat_to_quat_xyzw(now[:3, :3]))
+    eef = env.eef_pose()
+    ros_obs = build_observation(ObservationConfig(), eef[:3, 3], mat_to_quat_xyzw(eef[:3, :3]),
+                                sim_obs["robot0_gripper_qpos"], {"cube": current},
+                                {"cube": env.corruption["cube"]}, revealed=at_contact, revealed_object="cube")
+    for key in sim_obs:
+        np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
 
 
 def test_missing_object_and_nonfinite_inputs_are_named():

@@ -5,8 +5,10 @@ The layout matches the simulator's low-dim observation (``TaskEnv.observation``)
 per object (in ``object_ids`` order) the believed position (3) and quaternion (4), then the
 observability channel: ``full`` -> revealed pose (7) + flag, ``partial`` -> cue (3) + flag,
 ``none`` -> flag. Before the channel is revealed it is zeros with flag 0 (on the real robot it
-stays so unless a node publishes a revealed estimate). Under ``full`` the revealed pose also
-replaces the revealed object's believed pose (the paper's "ground truth pose upon contact").
+stays so unless a node publishes a revealed estimate). Under ``full``, once revealed, the revealed
+object's believed pose is its current estimate without the corruption (the paper's "ground truth pose
+upon contact"), while the channel keeps the pose revealed at contact: as the simulator does, where the
+believed pose then follows the true one (the cube lifted in the hand) and the channel does not.
 
 Pose-corruption models (for experiments; applied to the believed object positions):
 ``off``; ``episode_offset`` - one constant planar offset per episode, uniform in
@@ -147,7 +149,8 @@ def build_observation(config: ObservationConfig, tcp_position: NDArray, tcp_quat
     """The policy's observation dict; ``corruption`` (per object id) is added to believed positions.
 
     Under ``full`` observability a ``revealed`` estimate (of ``revealed_object``, default the first
-    object id) also replaces that object's believed pose, uncorrupted, as in the simulator."""
+    object id) fills the channel, and that object's believed pose is its current estimate, uncorrupted,
+    as in the simulator."""
     missing = [o for o in config.object_ids if o not in objects]
     if missing:
         raise KeyError(f"no pose estimate for object(s) {missing}")
@@ -156,11 +159,9 @@ def build_observation(config: ObservationConfig, tcp_position: NDArray, tcp_quat
         corrected = revealed_object or config.object_ids[0]
     parts = []
     for name in config.object_ids:
-        if name == corrected:
-            parts += [np.asarray(revealed.position, float), np.asarray(revealed.quat_xyzw, float)]
-            continue
         est = objects[name]
-        offset = np.zeros(3) if corruption is None else np.asarray(corruption.get(name, np.zeros(3)), float)
+        offset = np.zeros(3) if corruption is None or name == corrected else \
+            np.asarray(corruption.get(name, np.zeros(3)), float)
         parts += [np.asarray(est.position, float) + offset, np.asarray(est.quat_xyzw, float)]
     parts.append(channel_vector(config.observability, revealed))
     obs = {

@@ -4,7 +4,8 @@ Executes each ``robot/command`` on arrival through the ``sim`` robot driver (rob
 one 20 Hz control step per command, as a real arm starts moving when the command arrives, so the
 next observation already shows its effect whatever the phase between the policy's timer and this
 node; with no command for 1.5 periods it steps holding (physics time keeps going). It publishes ``robot_state``
-(50 Hz), the believed cube pose on ``object_pose`` (30 Hz; the estimator's stand-in, turn off with
+(50 Hz), the believed cube pose on ``object_pose`` (30 Hz; corrupted until contact reveals it under full
+observability, as the policy observes it in simulation; the estimator's stand-in, turn off with
 ``publish_observed_pose: false`` when cube_pose_estimator runs on the depth stream), the ground
 truth on ``object_pose/true``, the observability channel on ``object_pose/revealed`` (the world's
 contact detector on the simulated FR3 wrench; ``publish_revealed: false`` leaves the topic to the
@@ -267,7 +268,7 @@ class SimNode(Node):
         for name, pose in self.env.object_poses().items():
             self.true_pub.publish(self._estimate(name, pose))
         if self.config.publish_observed_pose and not (self.faults["freeze_pose"] or self.faults["freeze_camera"]):
-            for name, pose in self.env.object_poses(observed=True).items():
+            for name, pose in self.env.believed_poses().items():   # corrupted until contact reveals the truth
                 msg = self._estimate(name, pose)
                 if self.faults["nan_pose"]:
                     msg.pose.position.x = float("nan")

@@ -309,13 +309,19 @@ class TaskEnv:
             return None
         return ch.revealed
 
+    def believed_poses(self) -> dict[str, Pose]:
+        """The object poses the policy observes: the believed ones (:meth:`object_poses` ``observed``), but
+        the true pose of the object that contact revealed under full observability (its corruption ends)."""
+        poses = self.object_poses(observed=True)
+        corrected = self.corrected_object()
+        if corrected is not None:
+            poses[corrected] = self._as_reported(corrected, self.body_pose(corrected))
+        return poses
+
     def observation(self) -> dict[str, NDArray[np.float64]]:
         eef = self.eef_pose()
         parts = []
-        corrected = self.corrected_object()
-        for name, pose in self.object_poses(observed=True).items():
-            if name == corrected:
-                pose = self._as_reported(name, self.body_pose(name))  # full observability: contact revealed the truth
+        for pose in self.believed_poses().values():
             parts.append(pose[:3, 3])
             parts.append(mat_to_quat_xyzw(pose[:3, :3]))
         parts.append(self.channel_vector())
