@@ -62,9 +62,30 @@ def test_a_revealed_pose_ends_the_corruption_only_under_full_observability(obser
         np.testing.assert_allclose(o["object"][:3], CUBE.position + offset["cube"])
 
 
+def _assert_ros_observation_is_the_sims(env, sim_obs, current: ObjectEstimate, revealed: ObjectEstimate) -> None:
+    """The ROS builder, given the cube's current estimate and the pose revealed at contact, reproduces
+    the simulator's observation."""
+    from imgen_ros.sim.env import mat_to_quat_xyzw
+
+    eef = env.eef_pose()
+    ros_obs = build_observation(ObservationConfig(), eef[:3, 3], mat_to_quat_xyzw(eef[:3, :3]),
+                                sim_obs["robot0_gripper_qpos"], {"cube": current},
+                                {"cube": env.corruption["cube"]}, revealed=revealed, revealed_object="cube")
+    for key in sim_obs:
+        np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
+
+
+def _cube_estimate(env) -> ObjectEstimate:
+    from imgen_ros.sim.env import mat_to_quat_xyzw
+
+    true = env.object_poses()["cube"]
+    return ObjectEstimate(true[:3, 3], mat_to_quat_xyzw(true[:3, :3]))
+
+
 def test_sim_and_ros_observations_agree_after_the_revealing_contact():
     """The simulator's observation once the fingers touched the cube equals the ROS builder's from
-    the same measurements (believed pose, corruption, revealed pose)."""
+    the same measurements (believed pose, corruption, revealed pose), at contact and after the cube
+    moved: the believed pose follows the current estimate, the channel keeps the pose at contact."""
     from imgen_ros.sim import make_env
     from imgen_ros.sim.expert import ScriptedExpert
 
@@ -76,35 +97,18 @@ def test_sim_and_ros_observations_agree_after_the_revealing_contact():
         if info["revealed"] or done:
             break
     assert env.revealed, "the naive expert's finger should touch the cube"
-    true = env.object_poses()["cube"]
-    from imgen_ros.sim.env import mat_to_quat_xyzw
-
-    truth = ObjectEstimate(true[:3, 3], mat_to_quat_xyzw(true[:3, :3]))
-    eef = env.eef_pose()
-    ros_obs = build_observation(ObservationConfig(), eef[:3, 3], mat_to_quat_xyzw(eef[:3, :3]),
-                                sim_obs["robot0_gripper_qpos"], {"cube": truth},
-                                {"cube": env.corruption["cube"]}, revealed=truth, revealed_object="cube")
-    for key in sim_obs:
-        np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
+    at_contact = _cube_estimate(env)
+    _assert_ros_observation_is_the_sims(env, sim_obs, at_contact, at_contact)
     assert np.linalg.norm(env.corruption["cube"]) > 0.02  # the corruption was there, and is gone
 
-    # later, the cube moved (pushed, grasped, lifted): the believed pose follows the current estimate,
-    # the channel keeps the pose revealed at contact, in both
-    at_contact = truth
-    expert = ScriptedExpert(env, use_true_poses=True)
+    expert = ScriptedExpert(env, use_true_poses=True)   # grasp and lift: the cube moves
     for _ in range(60):
         sim_obs, _, done, _ = env.step(expert.act(sim_obs))
         if done:
             break
-    now = env.object_poses()["cube"]
-    assert np.linalg.norm(now[:3, 3] - at_contact.position) > 0.005, "the cube should have moved"
-    current = ObjectEstimate(now[:3, 3], mat_to_quat_xyzw(now[:3, :3]))
-    eef = env.eef_pose()
-    ros_obs = build_observation(ObservationConfig(), eef[:3, 3], mat_to_quat_xyzw(eef[:3, :3]),
-                                sim_obs["robot0_gripper_qpos"], {"cube": current},
-                                {"cube": env.corruption["cube"]}, revealed=at_contact, revealed_object="cube")
-    for key in sim_obs:
-        np.testing.assert_allclose(ros_obs[key], sim_obs[key], atol=1e-9, err_msg=key)
+    current = _cube_estimate(env)
+    assert np.linalg.norm(current.position - at_contact.position) > 0.005, "the cube should have moved"
+    _assert_ros_observation_is_the_sims(env, sim_obs, current, at_contact)
 
 
 def test_missing_object_and_nonfinite_inputs_are_named():
