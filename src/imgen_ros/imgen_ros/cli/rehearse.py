@@ -24,9 +24,10 @@ from pathlib import Path
 
 from imgen_ros.cli._args import EPISODES, SEED, bounded_float
 from imgen_ros.cli.main import CliError
+from imgen_ros.rehearsal import TIME_SCALE_RANGE
 
 DEPTH_RATE = bounded_float(15.0, 60.0, "below ~15 Hz the real arbiter's 75 ms pose time-out trips")
-TIME_SCALE = bounded_float(0.5, 1.0, "below 0.5 the graph's 1 s time-outs leave their declared ranges")
+TIME_SCALE = bounded_float(*TIME_SCALE_RANGE, "below 0.5 the graph's 1 s time-outs leave their declared ranges")
 
 
 def _utc() -> str:

@@ -22,3 +22,7 @@ PERTURBATIONS: dict[str, str] = {
     "depth_noise": "the simulated D415's axial depth noise doubled",
     "push": "the cube pushed 3 cm sideways at control step 10 (0.5 s, the hand still above the cube)",
 }
+
+# Time scales a rehearsal accepts (``--time-scale``; plan.TIME_SCALED): below 0.5 the arbiter's
+# valid-pose time-out and the policy's maximum object age (1 s, ranges up to 2 s) leave their ranges.
+TIME_SCALE_RANGE: tuple[float, float] = (0.5, 1.0)

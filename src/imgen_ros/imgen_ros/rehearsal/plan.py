@@ -36,7 +36,7 @@ from pathlib import Path
 
 from imgen_ros.core.params import read_ros_params
 from imgen_ros.policy.evaluate import EVAL_SEED_BASE
-from imgen_ros.rehearsal import PERTURBATIONS
+from imgen_ros.rehearsal import PERTURBATIONS, TIME_SCALE_RANGE
 from imgen_ros.rehearsal.perturbations import ExtrinsicsError
 
 CORRUPTION_NOTE = (
@@ -55,10 +55,6 @@ PARAMETER_FILES = {"sim_node": "sim.yaml", "cube_pose_estimator": "cube_pose_est
                    "contact_detector": "contact_detector.yaml", "policy_node": "policy.yaml",
                    "intervention_arbiter": "arbiter.yaml", "joy_teleop": "joy_teleop.yaml",
                    "recorder": "recorder.yaml"}
-
-# Time scales a rehearsal accepts: below 0.5 the arbiter's valid-pose time-out and the policy's maximum
-# object age (1 s, ranges up to 2 s) leave their declared ranges.
-TIME_SCALE_RANGE = (0.5, 1.0)
 
 # Every parameter of the graph that is a rate or a duration, per node, as the node names it: ("rate", x)
 # is multiplied by the time scale, ("duration", x) divided by it. A rate is anything per second: the
