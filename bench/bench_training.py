@@ -13,12 +13,15 @@ sequence 10) and the paper's (2x400, batch 100):
 - ``ratio`` = loop / bare: 1.0 means the data path costs nothing.
 
 Then it times selection rollouts (``policy.evaluate.evaluate`` of the trained demo-size policy under
-corruption, ``--rollouts`` episodes; a barely trained policy runs the full horizon, as most selection
-rollouts do early on) and projects the demo scale's split of a training run into gradient epochs and
-selection rollouts. With ``--experiment DIR`` it also prints the split an experiment recorded
-(``results.json`` ``time_split``, or its ``train.json`` files).
+corruption, or of ``--checkpoint``, ``--rollouts`` episodes; a barely trained policy runs the full
+horizon, as most selection rollouts do early on), one at a time and batched as training runs them
+(one forward pass per step for all envs, ``policy.batch_rollout``), and projects the demo scale's
+split of a training run into gradient epochs and selection rollouts. With ``--experiment DIR`` it
+also prints the split an experiment recorded (``results.json`` ``time_split``, or its ``train.json``
+files).
 
-    scripts/with-env python bench/bench_training.py [--steps 50] [--epochs 3] [--rollouts 4] [--experiment DIR]
+    scripts/with-env python bench/bench_training.py [--steps 50] [--epochs 3] [--rollouts 10] [--checkpoint CKPT]
+                                                    [--experiment DIR]
 """
 
 from __future__ import annotations
@@ -139,13 +142,17 @@ def data_rate(cfg: TrainConfig, batches: int) -> float:
     return n / (time.process_time() - t0)
 
 
-def rollout_seconds(checkpoint: str, trials: int) -> tuple[float, float]:
-    """(seconds per selection rollout, mean steps per rollout) of ``checkpoint`` on block_grasp under noise."""
-    from imgen_ros.policy.evaluate import SELECTION_SEED_BASE, evaluate
+def rollout_seconds(checkpoint: str, trials: int, batch: int) -> tuple[float, float]:
+    """(seconds per selection rollout, mean steps per rollout) of ``checkpoint`` on block_grasp under noise,
+    with ``batch`` envs side by side (1: one at a time). The envs are built before the clock starts."""
+    from imgen_ros.policy.evaluate import SELECTION_SEED_BASE, RobomimicPolicy, evaluate
 
-    t0 = time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = evaluate("block_grasp", checkpoint, trials=trials, noise="on", seed_base=SELECTION_SEED_BASE)
+        policy = RobomimicPolicy.from_checkpoint(checkpoint, task="block_grasp")
+        evaluate("block_grasp", policy, trials=batch, noise="on", seed_base=0, batch=batch)  # warm the env pool
+        t0 = time.process_time()
+        result = evaluate("block_grasp", policy, trials=trials, noise="on", seed_base=SELECTION_SEED_BASE,
+                          batch=batch)
     steps = float(np.mean([t.steps for t in result.per_trial]))
     return (time.process_time() - t0) / trials, steps
 
@@ -177,7 +184,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50, help="gradient steps per timed epoch / bare run")
     parser.add_argument("--epochs", type=int, default=3, help="training-loop epochs (the first is not timed)")
-    parser.add_argument("--rollouts", type=int, default=4, help="selection rollouts to time")
+    parser.add_argument("--rollouts", type=int, default=10, help="selection rollouts to time (each way)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="time the rollouts of this block_grasp checkpoint (e.g. a make demo policy) instead of "
+                             "the barely trained one")
     parser.add_argument("--experiment", type=Path, default=None, help="an experiment directory to read the split of")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -197,8 +207,13 @@ def main() -> None:
             print(f"{name:26s} imgen train loop {loop:6.1f} steps/s | bare train_on_batch {bare:6.1f} steps/s "
                   f"(fwd+bwd {fwd_bwd:6.1f}) | data path alone {batches:6.1f} batches/s | loop/bare = "
                   f"{loop / bare:.2f}", flush=True)
-        per_rollout, steps = rollout_seconds(demo_checkpoint, args.rollouts)
-    demo = SCALES["demo"].train
+        demo = SCALES["demo"].train
+        timed = args.checkpoint or demo_checkpoint
+        one_by_one, steps = rollout_seconds(timed, args.rollouts, 1)
+        per_rollout, _ = rollout_seconds(timed, args.rollouts, min(args.rollouts, demo.eval_trials))
+    print(f"rollouts of {'--checkpoint' if args.checkpoint else 'the barely trained policy'}: {steps:.0f} steps "
+          f"each, {1000 * one_by_one / steps:.2f} ms per step one at a time, {1000 * per_rollout / steps:.2f} ms "
+          f"batched over {min(args.rollouts, demo.eval_trials)} envs ({one_by_one / per_rollout:.2f}x)")
     grad_s = demo.epochs * demo.steps_per_epoch / figures["demo (2x128, batch 64)"]["loop_steps_s"]
     evaluations = demo.epochs // demo.eval_every + (demo.epochs % demo.eval_every != 0)
     select_s = evaluations * demo.eval_trials * per_rollout
@@ -206,7 +221,8 @@ def main() -> None:
           f"{demo.epochs * demo.steps_per_epoch} gradient steps {grad_s:.0f} s + {evaluations} x "
           f"{demo.eval_trials} selection rollouts {select_s:.0f} s -> rollouts {select_s / (grad_s + select_s):.0%} "
           "of a training run (full-horizon rollouts: an upper bound; successful ones end early)")
-    figures["selection"] = {"rollout_s": round(per_rollout, 3), "rollout_steps": steps,
+    figures["selection"] = {"rollout_s": round(per_rollout, 3), "rollout_s_one_by_one": round(one_by_one, 3),
+                            "rollout_steps": steps,
                             "demo_train_grad_s": round(grad_s, 1), "demo_train_selection_s": round(select_s, 1)}
     if args.experiment is not None:
         recorded_split(args.experiment)

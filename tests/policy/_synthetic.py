@@ -11,7 +11,7 @@ from imgen_ros.data.writer import DatasetWriter
 OBJECT_DIM = 10
 
 
-def synthetic_episode(rng: np.random.Generator, length: int, mode: int) -> Episode:
+def synthetic_episode(rng: np.random.Generator, length: int, mode: int, object_dim: int = OBJECT_DIM) -> Episode:
     """A smooth random episode with the contract's low-dim keys and a constant action mode."""
     t = np.linspace(0.0, 1.0, length)[:, None]
     start, goal = rng.uniform(-0.2, 0.2, 3), rng.uniform(-0.2, 0.2, 3)
@@ -20,7 +20,7 @@ def synthetic_episode(rng: np.random.Generator, length: int, mode: int) -> Episo
         "robot0_eef_pos": eef_pos,
         "robot0_eef_quat": np.tile([1.0, 0.0, 0.0, 0.0], (length, 1)),
         "robot0_gripper_qpos": np.tile([0.04, -0.04], (length, 1)),
-        "object": np.tile(np.concatenate([goal, rng.normal(size=OBJECT_DIM - 3)]), (length, 1)),
+        "object": np.tile(np.concatenate([goal, rng.normal(size=object_dim - 3)]), (length, 1)),
     }
     actions = np.zeros((length, 7))
     actions[:, :3] = np.clip((goal - start) * 2, -1, 1)
@@ -29,10 +29,11 @@ def synthetic_episode(rng: np.random.Generator, length: int, mode: int) -> Episo
                    states=np.zeros((length, 5)), action_modes=np.full(length, mode))
 
 
-def write_synthetic_dataset(path: Path, demos: int, length: int = 20, mode: int = -1, seed: int = 0) -> Path:
+def write_synthetic_dataset(path: Path, demos: int, length: int = 20, mode: int = -1, seed: int = 0,
+                            object_dim: int = OBJECT_DIM) -> Path:
     rng = np.random.default_rng(seed)
     env_args = {"env_name": "block_grasp", "type": 4, "env_kwargs": {}}
     with DatasetWriter(path, env_args=env_args) as writer:
         for _ in range(demos):
-            writer.append(synthetic_episode(rng, length, mode))
+            writer.append(synthetic_episode(rng, length, mode, object_dim))
     return path

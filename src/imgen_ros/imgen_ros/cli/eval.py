@@ -9,8 +9,10 @@ from pathlib import Path
 
 from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int
 from imgen_ros.cli.main import CliError
+from imgen_ros.policy.batch_rollout import DEFAULT_EVAL_BATCH, MAX_EVAL_BATCH
 
 VIDEOS = bounded_int(0, 1000, "max set by disk")
+BATCH = bounded_int(1, MAX_EVAL_BATCH, "each env holds ~50 MB")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.task, args.policy, trials=args.trials, noise=args.noise,
                           observability=args.observability,
                           seed_base=EVAL_SEED_BASE if args.seed_base is None else args.seed_base,
-                          videos=args.videos, video_dir=video_dir, device=args.device, progress=progress)
+                          videos=args.videos, video_dir=video_dir, device=args.device, progress=progress,
+                          batch=args.batch)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
@@ -67,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--videos", type=VIDEOS, default=0, help=VIDEOS.doc("record the first K trials as mp4"))
     parser.add_argument("--video-dir", default=None, help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=BATCH, default=DEFAULT_EVAL_BATCH,
+                        help=BATCH.doc(f"envs rolled out side by side for a BC-RNN checkpoint, one batched "
+                                       f"forward pass per step (default {DEFAULT_EVAL_BATCH}; 1: one at a time)"))
     parser.add_argument("--threads", type=THREADS, default=1,
                         help=THREADS.doc("torch CPU threads (default 1: batch-1 LSTM inference is fastest "
                                          "single-threaded)"))

@@ -3,7 +3,9 @@
 A *policy* is anything with ``reset()`` and ``act(obs) -> np.ndarray(7,)`` (the sim contract).
 :class:`RobomimicPolicy` adapts robomimic's ``RolloutPolicy`` to it; :func:`load_policy` turns a
 spec string ("expert", "expert:true" or a checkpoint path) into one; :func:`evaluate` runs
-``trials`` episodes on fixed seeds and reports the success rate with a Wilson 95 % interval.
+``trials`` episodes on fixed seeds and reports the success rate with a Wilson 95 % interval. A
+BC-RNN checkpoint is rolled out on a pool of envs with one batched forward pass per control step
+(:mod:`imgen_ros.policy.batch_rollout`); other policies run one episode at a time.
 
 Evaluation seeds: trial ``i`` uses ``seed_base + i``. :data:`EVAL_SEED_BASE` and
 :data:`SELECTION_SEED_BASE` are far from the seeds data collection uses, so evaluation scenes
@@ -24,6 +26,14 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.policy.batch_rollout import (
+    DEFAULT_EVAL_BATCH,
+    MAX_EVAL_BATCH,
+    BatchedRnnPolicy,
+    EnvPool,
+    run_pooled,
+    supports_batching,
+)
 from imgen_ros.policy.checkpoint import CheckpointError, load_checked, observation_shapes
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.policy.stats import wilson_interval
@@ -32,6 +42,7 @@ OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object"
 EVAL_SEED_BASE = 1_000_000
 SELECTION_SEED_BASE = 2_000_000
 VIDEO_CAMERA = "agentview"
+_POOL = EnvPool()  # the envs of the last batched evaluation in this process, reused by the next
 
 
 class Policy(Protocol):
@@ -72,6 +83,12 @@ class RobomimicPolicy:
 
     def reset(self) -> None:
         self.rollout_policy.start_episode()
+
+    def batched(self, slots: int) -> BatchedRnnPolicy | None:
+        """The same network acting for ``slots`` envs at once, or None when it is not a closed-loop RNN."""
+        if not supports_batching(self.rollout_policy):
+            return None
+        return BatchedRnnPolicy(self.rollout_policy, self.obs_keys, slots)
 
     def act(self, obs: dict[str, NDArray]) -> NDArray:
         missing = [k for k in self.obs_keys if k not in obs]
@@ -186,32 +203,53 @@ def run_episode(env: Any, policy: Policy, seed: int,
 def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise: str = "on",
              observability: str = "full", seed_base: int = EVAL_SEED_BASE, videos: int = 0,
              video_dir: str | Path | None = None, device: str = "cpu", env: Any = None,
-             progress: Callable[[int, int, int], None] | None = None) -> EvalResult:
+             progress: Callable[[int, int, int], None] | None = None,
+             batch: int = DEFAULT_EVAL_BATCH) -> EvalResult:
     """Roll ``policy`` out ``trials`` times in ``task`` (seeds ``seed_base + i``) and count successes.
 
     ``policy`` may be a Policy object or a spec for :func:`load_policy`. The first ``videos``
     trials are recorded to ``video_dir/trial_<seed>.mp4``. ``progress(done, trials, successes)``
-    is called after each trial.
+    is called after each trial (in the order trials finish). A batchable checkpoint runs the
+    trials without video on up to ``batch`` envs side by side (``batch=1`` or a given ``env``: one
+    at a time); ``per_trial`` is in seed order either way.
     """
     if trials <= 0:
         raise ValueError(f"trials must be > 0, got {trials}")
+    if not 1 <= batch <= MAX_EVAL_BATCH:
+        raise ValueError(f"batch must be in 1..{MAX_EVAL_BATCH}, got {batch}")
     if videos and video_dir is None:
         raise ValueError("videos > 0 needs a video_dir")
     if videos and Path(video_dir).exists() and not Path(video_dir).is_dir():
         raise ValueError(f"video directory {video_dir} exists and is not a directory")
     own_env = env is None
-    if own_env:
-        from imgen_ros.sim import make_env
+    from imgen_ros.sim import make_env
 
-        env = make_env(task, noise=noise, observability=observability, render=videos > 0)
+    pool_key = (task, noise, observability)
+
+    def pooled_env() -> Any:
+        return make_env(task, noise=noise, observability=observability)
+
+    if own_env:  # a rendering env of its own for videos; otherwise the pool's first (kept for the next call)
+        env = make_env(task, noise=noise, observability=observability, render=True) if videos else \
+            _POOL.get(pool_key, 1, pooled_env)[0]
     name = str(policy) if isinstance(policy, (str, Path)) else type(policy).__name__
     if isinstance(policy, (str, Path)):
         policy = load_policy(policy, env, device=device)
     t0 = time.monotonic()
     results: list[TrialResult] = []
     video_paths: list[str] = []
+    pooled = None
+    if own_env and batch > 1 and trials > videos and isinstance(policy, RobomimicPolicy):
+        pooled = policy.batched(min(batch, trials - videos))
+    sequential = videos if pooled is not None else trials
+
+    def finished(seed: int, success: bool, steps: int, mistake: bool) -> None:
+        results.append(TrialResult(seed=seed, success=success, steps=steps, mistake=mistake))
+        if progress is not None:
+            progress(len(results), trials, sum(r.success for r in results))
+
     try:
-        for i in range(trials):
+        for i in range(sequential):
             seed = seed_base + i
             if i < videos:
                 frames: list[NDArray] = []
@@ -220,12 +258,14 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                 video_paths.append(str(_write_video(frames, Path(video_dir) / f"trial_{seed}.mp4")))
             else:
                 result = run_episode(env, policy, seed)
-            results.append(result)
-            if progress is not None:
-                progress(i + 1, trials, sum(r.success for r in results))
+            finished(result.seed, result.success, result.steps, result.mistake)
+        if pooled is not None:
+            run_pooled(_POOL.get(pool_key, pooled.slots, pooled_env), pooled,
+                       [seed_base + i for i in range(sequential, trials)], finished)
     finally:
-        if own_env:
+        if own_env and videos:
             env.close()
+    results.sort(key=lambda r: r.seed)
     successes = sum(r.success for r in results)
     low, high = wilson_interval(successes, trials)
     return EvalResult(task=task, policy=name, noise=noise, observability=observability, trials=trials,
