@@ -55,8 +55,8 @@ class BatchedRnnPolicy:
         self._horizon = int(algo.algo_config.rnn.horizon)
         stats = rollout_policy.obs_normalization_stats
         self._stats = None if stats is None else {
-            k: (np.asarray(stats[k]["mean"], dtype=np.float64)[0], np.asarray(stats[k]["std"], dtype=np.float64)[0])
-            for k in self.obs_keys}
+            k: (np.asarray(stats[k]["mean"], dtype=np.float64), np.asarray(stats[k]["std"], dtype=np.float64))
+            for k in self.obs_keys}  # (1, D) in robomimic's format: broadcast over the batch
         self._initial = self._net.get_rnn_init_state(batch_size=slots, device=self._device)
         self._state = _map_state(self._initial, lambda t: t.clone())
         self._steps = np.zeros(slots, dtype=np.int64)
