@@ -45,6 +45,7 @@ from imgen_ros.policy.experiment_spec import (
     experiments,
     recipes,
 )
+from imgen_ros.policy.precision import check_precision
 
 EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
 ARTIFACT_OPTIONS = ("action_noise",)  # ``NAME:option=value`` suffixes of a generated artifact
@@ -66,6 +67,7 @@ class Plan:
     out: Path
     seed: int
     human: str = DEFAULT_HUMAN  # the simulated human of the source demos and interventions
+    precision: str = "fp32"  # training precision (policy.precision); fp32 leaves the steps' arguments as before
     steps: dict[str, Step] = field(default_factory=dict)
     # (variant, column label) -> evaluation step key; variant -> training step key
     eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -105,8 +107,10 @@ def parse_artifact(name: str) -> tuple[str, str, dict[str, str]]:
     return base, arg, parsed
 
 
-def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN) -> Plan:
+def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN,
+               precision: str = "fp32") -> Plan:
     """Every step of experiment ``name`` at ``scale_name`` (no work done)."""
+    check_precision(precision)
     if scale_name not in SCALES:
         raise ValueError(f"unknown scale {scale_name!r}; choose from {', '.join(SCALES)}")
     if human not in HUMAN_MODELS:
@@ -116,7 +120,7 @@ def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human
     if name not in specs:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(specs)}")
     exp = specs[name]
-    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed, human=human)
+    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed, human=human, precision=precision)
     recipe_of = recipes(scale)
     for column in exp.columns:
         group = group_name(column)
@@ -226,6 +230,8 @@ class _Artifacts:
         keys, paths = zip(*(self.dataset(d) for d in datasets), strict=True)
         out_dir = str(self.root / "train" / slug(variant))
         size = asdict(self.plan.scale.train)
+        if self.plan.precision != "fp32":
+            size["precision"] = self.plan.precision
         return self.plan.add(Step(
             key=f"{self.group}/train/{slug(variant)}", fn="train_policy",
             kwargs={"task": self.column.task, "datasets": list(paths), "weights": list(weights) if weights else None,
@@ -423,13 +429,13 @@ def _brief(step: Step, result: dict[str, Any]) -> str:
 
 def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, workers: int | None = None,
                    progress: Callable[[str], None] = print, human: str = DEFAULT_HUMAN,
-                   reuse: tuple[str | Path, ...] = ()) -> dict[str, Any]:
+                   reuse: tuple[str | Path, ...] = (), precision: str = "fp32") -> dict[str, Any]:
     """Plan, run (reusing finished steps, also those of the earlier runs in ``reuse`` with the same
     arguments), and write results.json / results.md / results.png into ``out``."""
     from imgen_ros.policy.experiment_report import write_report
 
     t0 = time.monotonic()
-    plan = build_plan(name, scale, out, seed, human=human)
+    plan = build_plan(name, scale, out, seed, human=human, precision=precision)
     plan.out.mkdir(parents=True, exist_ok=True)
     for earlier in reuse:
         adopted = adopt_steps(plan, earlier)

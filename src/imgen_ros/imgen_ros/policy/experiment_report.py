@@ -16,6 +16,15 @@ from imgen_ros.policy.plots import plot_table
 from imgen_ros.policy.stats import wilson_interval
 
 
+def precision_deviations(plan: Any) -> list[str]:
+    """The training-precision deviation, if any (the paper trains in float32)."""
+    if getattr(plan, "precision", "fp32") == "fp32":
+        return []
+    return [f"training precision {plan.precision}: the LSTM's gradient steps in bfloat16 under CPU autocast, the "
+            "encoder, GMM head, loss, weights and optimizer float32; rollouts and checkpoints float32 (paper: "
+            "float32 throughout)"]
+
+
 def _git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -267,7 +276,8 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
         "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed, "human": human,
         "variants": list(exp.variants), "columns": [asdict(c) for c in exp.columns], "column_labels": labels,
         "rows": rows, "seed_summaries": seed_summaries(exp, rows), "note": exp.note,
-        "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human]],
+        "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human], *precision_deviations(plan)],
+        "precision": getattr(plan, "precision", "fp32"),
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
         "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
         "time_split": time_split(plan, results),

@@ -36,6 +36,7 @@ from imgen_ros.data.validate import DatasetError, validate_dataset
 from imgen_ros.policy.checkpoint import task_obs_shapes
 from imgen_ros.policy.evaluate import OBS_KEYS, SELECTION_SEED_BASE, EvalResult, RobomimicPolicy, evaluate
 from imgen_ros.policy.plots import plot_training
+from imgen_ros.policy.precision import check_precision, use_bf16_recurrence
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 
 ACTION_DIM = 7
@@ -66,6 +67,7 @@ class TrainConfig:
     seed: int = 1
     device: str = "cpu"
     num_threads: int | None = None
+    precision: str = "fp32"  # "bf16": the LSTM's gradient steps in bfloat16 (policy.precision)
     obs_keys: tuple[str, ...] = OBS_KEYS
 
     def __post_init__(self) -> None:
@@ -84,6 +86,9 @@ class TrainConfig:
             raise ValueError("eval_every and eval_trials must be >= 0")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        check_precision(self.precision)
+        if self.precision != "fp32" and self.device != "cpu":
+            raise ValueError(f"precision {self.precision!r} is implemented for device 'cpu' only")
         self.obs_keys = tuple(self.obs_keys)
 
 
@@ -373,9 +378,12 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
     env_meta = infos[0]["env_args"]
     model = rm.algo_factory(config.algo_name, config, obs_key_shapes=shape_meta["all_shapes"],
                             ac_dim=shape_meta["ac_dim"], device=device)
+    if cfg.precision == "bf16" and use_bf16_recurrence(model.nets) == 0:
+        raise ValueError("precision 'bf16' needs a recurrent policy (rnn_num_layers >= 1)")
     log = _Log(out / "log.csv")
     imgen_meta = {"task": cfg.task, "datasets": [str(p) for p in cfg.datasets], "weights": cfg.weights,
-                  "eval_noise": cfg.eval_noise, "eval_observability": cfg.eval_observability}
+                  "eval_noise": cfg.eval_noise, "eval_observability": cfg.eval_observability,
+                  "precision": cfg.precision}
 
     def save(path: Path, epoch: int, success_rate: float | None) -> None:
         params = {"model": model.serialize(), "config": config.dump(), "algo_name": config.algo_name,
