@@ -16,6 +16,12 @@ from imgen_ros.policy.plots import plot_table
 from imgen_ros.policy.stats import wilson_interval
 
 
+def precision_flag(summary: dict[str, Any]) -> str:
+    """`` --precision P`` for a run not trained in float32 (the command line that reproduces it)."""
+    precision = summary.get("precision", "fp32")
+    return "" if precision == "fp32" else f" --precision {precision}"
+
+
 def precision_deviations(plan: Any) -> list[str]:
     """The training-precision deviation, if any (the paper trains in float32)."""
     if getattr(plan, "precision", "fp32") == "fp32":
@@ -176,7 +182,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     labels = summary["column_labels"]
     lines = [f"# {summary['title']}", "",
              f"`imgen experiment {summary['experiment']} --scale {summary['scale']['name']} --seed {summary['seed']}"
-             f" --human {summary.get('human', 'operator')}`"
+             f" --human {summary.get('human', 'operator')}{precision_flag(summary)}`"
              f" — {summary['finished_utc']}, wall time {summary['wall_s'] / 60:.1f} min on {summary['machine']}"
              f" (commit {summary['commit'] or 'unknown'}).", ""]
     head = ["Dataset"]

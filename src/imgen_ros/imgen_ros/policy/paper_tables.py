@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgen_ros.policy.experiment_report import _pct
+from imgen_ros.policy.experiment_report import _pct, precision_flag
 
 BEGIN = "<!-- paper-tables:begin (python -m imgen_ros.policy.paper_tables docs/results --write docs/results.md) -->"
 END = "<!-- paper-tables:end -->"
@@ -70,7 +70,8 @@ def render_run(run: Run, root: Path) -> list[str]:
     reuse = f" for the {s['steps'] - reused} of {s['steps']} steps not reused from an earlier run" if reused else ""
     lines = [f"### {s['title']} — seed {s.get('seed', 0)}, {s.get('human', 'operator')} human", "",
              f"`imgen experiment {s['experiment']} --scale {scale} --seed {s.get('seed', 0)} "
-             f"--human {s.get('human', 'operator')}`; {s.get('wall_s', 0) / 60:.1f} min wall{reuse} on "
+             f"--human {s.get('human', 'operator')}{precision_flag(s)}`; "
+             f"{s.get('wall_s', 0) / 60:.1f} min wall{reuse} on "
              f"{s.get('machine', '?')}, commit {s.get('commit') or '?'}, {s.get('finished_utc', '?')}. "
              f"Full report: [{rel}/results.md]({rel}/results.md).", ""]
     head = ["Dataset"] + [h for label in labels for h in (f"{label}: imgen (95% CI)", "paper")]
