@@ -120,7 +120,7 @@ def test_evaluate_batches_a_checkpoint_and_reports_in_seed_order(two_mode_checkp
     assert [t.seed for t in result.per_trial] == [5, 6, 7]
     assert [c[0] for c in calls] == [1, 2, 3] and all(c[1] == 3 for c in calls)
     assert all(1 <= t.steps <= 400 for t in result.per_trial)
-    with pytest.raises(ValueError, match=r"batch must be in 1\.\.256"):
+    with pytest.raises(ValueError, match=r"batch must be in 1\.\.64"):
         evaluate("block_grasp", two_mode_checkpoint, trials=3, batch=0)
 
 

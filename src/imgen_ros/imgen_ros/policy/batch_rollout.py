@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 # envs rolled out side by side for a batchable checkpoint (each MuJoCo env holds ~50 MB)
 DEFAULT_EVAL_BATCH = 25
-MAX_EVAL_BATCH = 256
+MAX_EVAL_BATCH = 64  # 64 envs hold ~3 GB
 
 
 class BatchPolicy(Protocol):
