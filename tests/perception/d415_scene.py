@@ -91,3 +91,32 @@ def grasp_frame(seed: int = 3) -> tuple[Pose, DepthFrame, GripperState]:
     finally:
         camera.close()
         env.close()
+
+
+def open_hand_on_cube_frame(seed: int) -> tuple[Pose, DepthFrame, GripperState]:
+    """The Block Grasp world with the open hand lowered around the cube until its palm nears the top face
+    (TCP 8 mm below the scripted expert's grasp height), one noisy D415 frame, and the hand's state: the
+    view in which the hand hides the cube's top face and its self-filter cuts the top millimetres off."""
+    from imgen_ros.graph.sim_world import make_world
+    from imgen_ros.sim.expert import ScriptedExpert
+
+    env = make_world("block_grasp", "off", "full", with_d415=True)
+    camera = D415DepthCamera(env.model, D415Config(noise=DepthNoiseConfig(enabled=True)), seed=0)
+    try:
+        env.reset(seed)
+        expert = ScriptedExpert(env, use_true_poses=True)
+        for _ in range(200):
+            action = expert.act()
+            if action[6] > 0:   # the expert would close here: the fingers straddle the cube
+                break
+            env.step(action)
+        else:
+            raise AssertionError("the expert never reached the grasp")
+        lower = np.zeros(7)
+        lower[2], lower[6] = -0.004 / env.scale.translation_m, -1.0   # 4 mm down per step, gripper open
+        for _ in range(2):
+            env.step(lower)
+        return env.body_pose("cube"), camera.capture(env.data), GripperState(env.eef_pose(), env.finger_width(), 0.0)
+    finally:
+        camera.close()
+        env.close()

@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from imgen_ros.core.pose import make_pose
 from imgen_ros.perception.cube_model import symmetric_rotation_error
-from imgen_ros.perception.estimator import CubePoseEstimator, Reason
+from imgen_ros.perception.estimator import CubePoseEstimator, Reason, rest_on_plane
 from imgen_ros.perception.intrinsics import PinholeIntrinsics
+from scipy.spatial.transform import Rotation
 
 
 def _errors(estimate_pose: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -153,3 +155,25 @@ def test_temporal_jump_needs_confirmation(ideal_scene):
     ideal_scene.place_cube(0.61, 0.15, 0.0)
     frame = ideal_scene.capture()
     assert estimator.estimate(frame.depth_m, frame.info, stamp_s=0.2).valid
+
+
+def test_rest_on_plane_moves_only_cubes_that_cut_the_plane():
+
+    up = np.array([0.0, 0.0, 1.0])
+    sunk = make_pose(np.array([0.5, 0.0, 0.017]), np.eye(3))
+    moved, lift = rest_on_plane(sunk, 0.025, up, 0.0)
+    assert lift == pytest.approx(0.008) and moved[2, 3] == pytest.approx(0.025)
+    assert np.array_equal(moved[:2, 3], sunk[:2, 3]) and np.array_equal(moved[:3, :3], sunk[:3, :3])
+    resting = make_pose(np.array([0.5, 0.0, 0.026]), np.eye(3))
+    assert rest_on_plane(resting, 0.025, up, 0.0) == (resting, 0.0)
+    # Tilted 10 deg about x: its lowest edge is 0.025 (cos 10 + sin 10) below the centre.
+    tilt = Rotation.from_euler("x", 10, degrees=True).as_matrix()
+    moved, lift = rest_on_plane(make_pose(np.array([0.5, 0.0, 0.025]), tilt), 0.025, up, 0.0)
+    depth = 0.025 * (np.cos(np.radians(10)) + np.sin(np.radians(10)))
+    assert moved[2, 3] == pytest.approx(depth) and lift == pytest.approx(depth - 0.025)
+    # A plane 1 cm up with its normal tilted: the cube moves along the normal.
+    normal = Rotation.from_euler("y", 5, degrees=True).apply(up)
+    moved, lift = rest_on_plane(make_pose(np.array([0.0, 0.0, 0.02]), np.eye(3)), 0.025, normal, -0.01)
+    assert lift > 0 and np.allclose(np.cross(moved[:3, 3] - [0.0, 0.0, 0.02], normal), 0.0, atol=1e-12)
+    corners = moved[:3, 3] + 0.025 * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+    assert (corners @ normal - 0.01).min() == pytest.approx(0.0, abs=1e-12)

@@ -3,9 +3,11 @@ of the Block Grasp world the cube found between closed fingers only with the fil
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from d415_scene import grasp_frame
+from d415_scene import grasp_frame, open_hand_on_cube_frame
 from imgen_ros.core.pose import make_pose
 from imgen_ros.perception.estimator import CubePoseEstimator, CubePoseEstimatorConfig
 from imgen_ros.perception.gripper_filter import (
@@ -71,3 +73,18 @@ def test_the_cube_between_the_fingers_is_found_only_with_the_filter(grasped):
     assert not without.valid, "without the filter the fingers' points join the cube's"
     assert with_filter.valid, with_filter.reason_text
     assert np.linalg.norm(with_filter.pose[:3, 3] - cube[:3, 3]) < 0.006
+
+
+@pytest.mark.parametrize("seed", [0, 6])
+def test_the_open_hand_over_the_cube_does_not_sink_the_estimate_into_the_table(seed):
+    """The hand hides the cube's top face and the self-filter cuts its top millimetres: without the table's
+    support the fit slides down the side faces (the policy then reads "go lower" and presses the table)."""
+    cube, frame, state = open_hand_on_cube_frame(seed)
+    config = CubePoseEstimatorConfig().with_camera_pose(frame.base_from_optical)
+    supported = CubePoseEstimator(config).estimate(frame.depth_m, frame.info, gripper=state)
+    sunk = CubePoseEstimator(replace(config, table_support=False)).estimate(frame.depth_m, frame.info, gripper=state)
+    assert supported.valid and sunk.valid, (supported.reason_text, sunk.reason_text)
+    assert sunk.pose[2, 3] - cube[2, 3] < -0.005, "the scene no longer shows the sinking fit"
+    assert abs(supported.pose[2, 3] - cube[2, 3]) < 0.003
+    assert np.linalg.norm(supported.pose[:2, 3] - cube[:2, 3]) < 0.005
+    assert supported.lift_m > 0.005 and "onto the table plane" in supported.reason_text
