@@ -3,7 +3,10 @@ distractor box, and the simulated D415 (imgen_ros.sim.cameras) on its default tr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -11,6 +14,7 @@ from imgen_ros.core.pose import Pose
 from imgen_ros.perception.estimator import CubePoseEstimatorConfig
 from imgen_ros.perception.gripper_filter import GripperState
 from imgen_ros.sim.cameras import D415Config, D415DepthCamera, DepthFrame, DepthNoiseConfig, add_d415_to_spec
+from imgen_ros.sim.expert import ScriptedExpert
 from scipy.spatial.transform import Rotation
 
 CUBE_HALF = 0.025
@@ -70,41 +74,44 @@ def build_scene(noise: bool, seed: int = 0) -> D415Scene:
     return scene
 
 
-def grasp_frame(seed: int = 3) -> tuple[Pose, DepthFrame, GripperState]:
-    """The Block Grasp world (FR3 and cube) with the fingers closed on the cube by the scripted expert on
-    true poses, one noisy D415 frame of it, and the hand's state then: (cube pose, frame, hand)."""
+@contextmanager
+def block_grasp_world(seed: int) -> Iterator[tuple[Any, D415DepthCamera, ScriptedExpert]]:
+    """The Block Grasp world (FR3 and cube) reset to scene ``seed``, a noisy D415 in it, and the scripted
+    expert acting on true poses."""
     from imgen_ros.graph.sim_world import make_world
-    from imgen_ros.sim.expert import ScriptedExpert
 
     env = make_world("block_grasp", "off", "full", with_d415=True)
     camera = D415DepthCamera(env.model, D415Config(noise=DepthNoiseConfig(enabled=True)), seed=0)
     try:
         env.reset(seed)
-        expert = ScriptedExpert(env, use_true_poses=True)
+        yield env, camera, ScriptedExpert(env, use_true_poses=True)
+    finally:
+        camera.close()
+        env.close()
+
+
+def _snapshot(env: Any, camera: D415DepthCamera) -> tuple[Pose, DepthFrame, GripperState]:
+    """(true cube pose, one depth frame, the hand's state) now."""
+    return env.body_pose("cube"), camera.capture(env.data), GripperState(env.eef_pose(), env.finger_width(), 0.0)
+
+
+def grasp_frame(seed: int = 3) -> tuple[Pose, DepthFrame, GripperState]:
+    """The fingers closed on the cube by the scripted expert: (cube pose, frame, hand)."""
+    with block_grasp_world(seed) as (env, camera, expert):
         for _ in range(200):
             env.step(expert.act())
             if env.touching("cube", "fingers") and env.finger_width() < 0.055:
                 break
         if not env.touching("cube", "fingers"):
             raise AssertionError("the expert never closed the fingers on the cube")
-        return env.body_pose("cube"), camera.capture(env.data), GripperState(env.eef_pose(), env.finger_width(), 0.0)
-    finally:
-        camera.close()
-        env.close()
+        return _snapshot(env, camera)
 
 
 def open_hand_on_cube_frame(seed: int) -> tuple[Pose, DepthFrame, GripperState]:
-    """The Block Grasp world with the open hand lowered around the cube until its palm nears the top face
-    (TCP 8 mm below the scripted expert's grasp height), one noisy D415 frame, and the hand's state: the
-    view in which the hand hides the cube's top face and its self-filter cuts the top millimetres off."""
-    from imgen_ros.graph.sim_world import make_world
-    from imgen_ros.sim.expert import ScriptedExpert
-
-    env = make_world("block_grasp", "off", "full", with_d415=True)
-    camera = D415DepthCamera(env.model, D415Config(noise=DepthNoiseConfig(enabled=True)), seed=0)
-    try:
-        env.reset(seed)
-        expert = ScriptedExpert(env, use_true_poses=True)
+    """The open hand lowered around the cube until its palm nears the top face (TCP 8 mm below the
+    expert's grasp height): the view in which the hand hides the cube's top face and its self-filter
+    cuts the top millimetres off. (cube pose, frame, hand)."""
+    with block_grasp_world(seed) as (env, camera, expert):
         for _ in range(200):
             action = expert.act()
             if action[6] > 0:   # the expert would close here: the fingers straddle the cube
@@ -116,7 +123,4 @@ def open_hand_on_cube_frame(seed: int) -> tuple[Pose, DepthFrame, GripperState]:
         lower[2], lower[6] = -0.004 / env.scale.translation_m, -1.0   # 4 mm down per step, gripper open
         for _ in range(2):
             env.step(lower)
-        return env.body_pose("cube"), camera.capture(env.data), GripperState(env.eef_pose(), env.finger_width(), 0.0)
-    finally:
-        camera.close()
-        env.close()
+        return _snapshot(env, camera)
