@@ -78,13 +78,20 @@ def test_the_cube_between_the_fingers_is_found_only_with_the_filter(grasped):
 @pytest.mark.parametrize("seed", [0, 6])
 def test_the_open_hand_over_the_cube_does_not_sink_the_estimate_into_the_table(seed):
     """The hand hides the cube's top face and the self-filter cuts its top millimetres: without the table's
-    support the fit slides down the side faces (the policy then reads "go lower" and presses the table)."""
+    support the fit slides down the side faces (the policy then reads "go lower" and presses the table).
+    The table plane comes from open3d's RANSAC, which draws from open3d's global generator: seeded here."""
+    import open3d as o3d
+
     cube, frame, state = open_hand_on_cube_frame(seed)
     config = CubePoseEstimatorConfig().with_camera_pose(frame.base_from_optical)
-    supported = CubePoseEstimator(config).estimate(frame.depth_m, frame.info, gripper=state)
+    o3d.utility.random.seed(0)
     sunk = CubePoseEstimator(replace(config, table_support=False)).estimate(frame.depth_m, frame.info, gripper=state)
-    assert supported.valid and sunk.valid, (supported.reason_text, sunk.reason_text)
+    assert sunk.valid, sunk.reason_text
     assert sunk.pose[2, 3] - cube[2, 3] < -0.005, "the scene no longer shows the sinking fit"
-    assert abs(supported.pose[2, 3] - cube[2, 3]) < 0.003
-    assert np.linalg.norm(supported.pose[:2, 3] - cube[:2, 3]) < 0.005
-    assert supported.lift_m > 0.005 and "onto the table plane" in supported.reason_text
+    for ransac_seed in range(3):
+        o3d.utility.random.seed(ransac_seed)
+        supported = CubePoseEstimator(config).estimate(frame.depth_m, frame.info, gripper=state)
+        assert supported.valid, supported.reason_text
+        assert abs(supported.pose[2, 3] - cube[2, 3]) < 0.003
+        assert np.linalg.norm(supported.pose[:2, 3] - cube[:2, 3]) < 0.005
+        assert supported.lift_m > 0.003 and "onto the table plane" in supported.reason_text
