@@ -67,3 +67,14 @@ def test_bf16_training_writes_a_float32_checkpoint(tmp_path: Path) -> None:
     obs = {"robot0_eef_pos": np.zeros(3), "robot0_eef_quat": np.array([1.0, 0, 0, 0]),
            "robot0_gripper_qpos": np.zeros(2), "object": np.zeros(OBJECT_DIM)}
     assert policy.act(obs).shape == (7,)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    from imgen_ros.policy.precision import cpu_has_native_bf16
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert cpu_has_native_bf16(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not cpu_has_native_bf16(str(cpuinfo))
+    assert not cpu_has_native_bf16(str(tmp_path / "missing"))

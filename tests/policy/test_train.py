@@ -81,6 +81,20 @@ def test_best_checkpoint_follows_evaluation(tmp_path: Path) -> None:
     assert best["imgen"]["epoch"] == 4
 
 
+def test_learning_rate_decays_linearly_to_the_end_factor(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "base.hdf5", demos=3)
+    cfg = TrainConfig(task="block_grasp", datasets=[str(data)], out_dir=str(tmp_path / "run"), epochs=4,
+                      steps_per_epoch=1, eval_every=0, learning_rate=1e-3, lr_end_factor=0.2, **TINY)
+    result = train(cfg, progress=lambda _: None)
+    # the rate in effect after each epoch: 1e-3 * (1 - 0.8 * epoch / 4), the last epoch ends at the end factor
+    assert [row["lr"] for row in result.history] == pytest.approx([8e-4, 6e-4, 4e-4, 2e-4])
+    constant = train(TrainConfig(task="block_grasp", datasets=[str(data)], out_dir=str(tmp_path / "const"), epochs=2,
+                                 steps_per_epoch=1, eval_every=0, **TINY), progress=lambda _: None)
+    assert [row["lr"] for row in constant.history] == pytest.approx([1e-3, 1e-3])
+    with pytest.raises(ValueError, match="lr_end_factor"):
+        TrainConfig(task="block_grasp", datasets=[str(data)], out_dir=str(tmp_path / "bad"), lr_end_factor=0.0)
+
+
 def test_sample_weights_balance_files() -> None:
     probs = sample_weights([900, 100], [1.0, 1.0])
     assert probs.sum() == pytest.approx(1.0)

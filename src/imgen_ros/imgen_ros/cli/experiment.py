@@ -24,6 +24,7 @@ from typing import Any
 from imgen_ros.cli._args import WORKERS, bounded_int
 from imgen_ros.cli.main import CliError
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
+from imgen_ros.policy.experiment_spec import SCALES
 from imgen_ros.policy.precision import PRECISIONS
 
 EXPERIMENT_SEED = bounded_int(0, 1_000_000)  # data seeds are 1000 * seed + k
@@ -103,7 +104,7 @@ def _after_failure(out: Path, aside: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imgen_ros.policy.experiment import build_plan, run_experiment
+    from imgen_ros.policy.experiment import build_plan, resolve_precision, run_experiment
 
     def progress(message: str) -> None:
         print(message, flush=True)
@@ -114,18 +115,19 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(earlier) / "steps").is_dir():
             raise CliError(f"--reuse {earlier}: not an imgen experiment directory (no steps/ folder)")
     try:
+        precision = resolve_precision(args.scale, args.precision)
         build_plan(args.name, args.scale, out, args.seed, human=args.human,
-                   precision=args.precision)  # refuse bad arguments before --out
+                   precision=precision)  # refuse bad arguments before --out
         identity = {"experiment": args.name, "scale": args.scale, "seed": args.seed, "human": args.human}
-        if args.precision != "fp32":  # fp32 runs keep the identity they had before --precision
-            identity["precision"] = args.precision
+        if precision != "fp32":  # fp32 runs keep the identity they had before --precision
+            identity["precision"] = precision
         aside = prepare_out(out, identity, args.overwrite)
     except ValueError as exc:  # OutputError included
         raise CliError(str(exc)) from exc
     try:
         summary = run_experiment(args.name, args.scale, args.out, seed=args.seed, workers=args.workers,
                                  progress=progress, human=args.human, reuse=tuple(args.reuse),
-                                 precision=args.precision)
+                                 precision=precision)
     except ValueError as exc:
         _after_failure(out, aside)
         raise CliError(str(exc)) from exc
@@ -154,8 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "I-MG at action noise 0.05 and 0.005). "
                     "Finished steps are reused when rerun with the same arguments.")
     parser.add_argument("name", choices=NAMES)
-    parser.add_argument("--scale", default="demo", choices=("smoke", "demo", "paper"),
-                        help="smoke: proves the pipeline in minutes; demo: the main job; paper: the paper's protocol")
+    parser.add_argument("--scale", default="demo", choices=tuple(SCALES),
+                        help="smoke: proves the pipeline in minutes; fast: make demo's (demo's data, 16k gradient "
+                             "steps in bf16, ~15 min for block_grasp on 2 cores); demo: the scale of the committed "
+                             "tables (22.5k steps, fp32); paper: the paper's protocol")
     parser.add_argument("--out", required=True, help="output directory (data, checkpoints, logs, results.*)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a --out holding anything but this experiment (old contents deleted only after "
@@ -169,9 +173,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated human of the source demos and interventions: operator (default; takes over "
                              "on what it sees, late, moves like a teleoperator) or oracle (the scripted expert, "
                              "taking over on the generator's own mistake detector)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="training precision: fp32 (default, as the paper) or bf16 (the LSTM's gradient steps in "
-                             "bfloat16; ~2x faster on CPUs with AVX512-BF16/AMX; a deviation, named in the results)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="training precision: fp32 (as the paper; every scale's default but fast's) or bf16 (the "
+                             "LSTM's gradient steps in bfloat16; ~1.5x faster training on CPUs with AVX512-BF16/AMX, "
+                             "slower elsewhere; a deviation, named in the results); default: the scale's")
     parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
                         help="take over the finished steps of the experiment in DIR that this one would run with the "
                              "same arguments (data, base policy, trainings: e.g. seeds or action_noise on top of "

@@ -49,6 +49,7 @@ STEPS_PER_EPOCH = bounded_int(1, 10_000, MEMORY)    # batch x steps sampler indi
 BATCH_SIZE = bounded_int(1, 4096, MEMORY)
 SEQ_LENGTH = bounded_int(1, 100, MEMORY)            # LSTM activations grow with batch x seq x hidden
 LEARNING_RATE = bounded_float(1e-8, 1.0)
+LR_END_FACTOR = bounded_float(1e-6, 1.0)
 HIDDEN = bounded_int(1, 4096, MEMORY)
 LAYERS = bounded_int(1, 16, MEMORY)
 GMM_MODES = bounded_int(1, 100)
@@ -66,6 +67,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help=SEQ_LENGTH.doc("BC-RNN sequence (default 10)"))
     parser.add_argument("--lr", type=LEARNING_RATE, default=1e-3,
                         help=LEARNING_RATE.doc("learning rate (default 1e-3)"))
+    parser.add_argument("--lr-end-factor", type=LR_END_FACTOR, default=1.0,
+                        help=LR_END_FACTOR.doc("learning rate of the last epoch as a fraction of --lr, reached by a "
+                                               "linear decay over the run (default 1: constant, MimicGen's)"))
     parser.add_argument("--hidden", type=HIDDEN, default=400, help=HIDDEN.doc("LSTM hidden size (default 400)"))
     parser.add_argument("--layers", type=LAYERS, default=2, help=LAYERS.doc("LSTM layers (default 2)"))
     parser.add_argument("--gmm-modes", type=GMM_MODES, default=5, help=GMM_MODES.doc("default 5"))
@@ -121,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = TrainConfig(task=args.task, datasets=paths, weights=weights, out_dir=args.out, epochs=args.epochs,
                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                          seq_length=args.seq_length, learning_rate=args.lr, rnn_hidden_dim=args.hidden,
+                          seq_length=args.seq_length, learning_rate=args.lr,
+                          lr_end_factor=args.lr_end_factor, rnn_hidden_dim=args.hidden,
                           rnn_num_layers=args.layers, gmm_modes=args.gmm_modes, eval_every=args.eval_every,
                           eval_trials=args.eval_trials, eval_noise=args.noise,
                           eval_observability=args.observability, normalize_obs=args.normalize_obs, seed=args.seed,

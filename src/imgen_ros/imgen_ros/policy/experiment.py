@@ -45,7 +45,7 @@ from imgen_ros.policy.experiment_spec import (
     experiments,
     recipes,
 )
-from imgen_ros.policy.precision import check_precision
+from imgen_ros.policy.precision import check_precision, cpu_has_native_bf16
 
 EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
 ARTIFACT_OPTIONS = ("action_noise",)  # ``NAME:option=value`` suffixes of a generated artifact
@@ -107,12 +107,17 @@ def parse_artifact(name: str) -> tuple[str, str, dict[str, str]]:
     return base, arg, parsed
 
 
-def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN,
-               precision: str = "fp32") -> Plan:
-    """Every step of experiment ``name`` at ``scale_name`` (no work done)."""
-    check_precision(precision)
+def resolve_precision(scale_name: str, precision: str | None) -> str:
+    """The training precision of a run: ``precision`` when given, else the scale's own."""
     if scale_name not in SCALES:
         raise ValueError(f"unknown scale {scale_name!r}; choose from {', '.join(SCALES)}")
+    return check_precision(precision if precision is not None else SCALES[scale_name].precision)
+
+
+def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN,
+               precision: str | None = None) -> Plan:
+    """Every step of experiment ``name`` at ``scale_name`` (no work done); ``precision`` None: the scale's."""
+    precision = resolve_precision(scale_name, precision)
     if human not in HUMAN_MODELS:
         raise ValueError(f"unknown human model {human!r}; choose from {', '.join(HUMAN_MODELS)}")
     scale = SCALES[scale_name]
@@ -429,13 +434,16 @@ def _brief(step: Step, result: dict[str, Any]) -> str:
 
 def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, workers: int | None = None,
                    progress: Callable[[str], None] = print, human: str = DEFAULT_HUMAN,
-                   reuse: tuple[str | Path, ...] = (), precision: str = "fp32") -> dict[str, Any]:
+                   reuse: tuple[str | Path, ...] = (), precision: str | None = None) -> dict[str, Any]:
     """Plan, run (reusing finished steps, also those of the earlier runs in ``reuse`` with the same
     arguments), and write results.json / results.md / results.png into ``out``."""
     from imgen_ros.policy.experiment_report import write_report
 
     t0 = time.monotonic()
     plan = build_plan(name, scale, out, seed, human=human, precision=precision)
+    if plan.precision == "bf16" and not cpu_has_native_bf16():
+        progress("warning: training in bf16 on a CPU without AVX512-BF16/AMX: oneDNN emulates bfloat16, which is "
+                 "slower than fp32 here (pass --precision fp32 for the same run in float32)")
     plan.out.mkdir(parents=True, exist_ok=True)
     for earlier in reuse:
         adopted = adopt_steps(plan, earlier)
@@ -445,4 +453,4 @@ def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, worker
 
 
 __all__ = ["EVAL_SEED_BASE", "EXPERIMENT_NAMES", "SELECTION_SEED_BASE", "Plan", "Step", "adopt_steps", "build_plan",
-           "run_experiment", "run_plan"]
+           "resolve_precision", "run_experiment", "run_plan"]

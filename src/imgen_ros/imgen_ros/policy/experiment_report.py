@@ -171,6 +171,11 @@ def _pct1(x: float | None) -> str:
     return "—" if x is None else f"{x:.1%}"
 
 
+def _lr_decay(train: dict[str, Any]) -> str:
+    factor = train.get("lr_end_factor", 1.0)
+    return "" if factor == 1.0 else f" decayed linearly to {factor:g}x by the last epoch"
+
+
 def _train_seeds(summary: dict[str, Any]) -> str:
     seeds = sorted({cell["train_seed"] for row in summary["rows"] for cell in row["results"].values()
                     if "train_seed" in cell})
@@ -220,7 +225,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"from 10 interventions; training {summary['scale']['train']['epochs']} epochs x "
               f"{summary['scale']['train']['steps_per_epoch']} steps, batch {summary['scale']['train']['batch_size']}, "
               f"LSTM {summary['scale']['train']['rnn_num_layers']}x{summary['scale']['train']['rnn_hidden_dim']}, "
-              f"GMM {summary['scale']['train']['gmm_modes']} modes, lr {summary['scale']['train']['learning_rate']}; "
+              f"GMM {summary['scale']['train']['gmm_modes']} modes, lr {summary['scale']['train']['learning_rate']}"
+              f"{_lr_decay(summary['scale']['train'])}; "
               f"{summary['scale']['final_trials']} evaluation trials.",
               f"- Seeds: experiment seed {summary['seed']} (data seeds 1000*seed + k, training seed "
               f"{_train_seeds(summary)}).", ""]

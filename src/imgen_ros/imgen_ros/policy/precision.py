@@ -21,6 +21,16 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True where the CPU advertises bfloat16 arithmetic (x86 AVX512-BF16 or AMX-BF16, from Linux cpuinfo)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def use_bf16_recurrence(net: Any) -> int:
     """Make every LSTM/GRU in ``net`` compute in bfloat16 while in training mode; returns how many.
 

@@ -55,6 +55,9 @@ class TrainConfig:
     batch_size: int = 100
     seq_length: int = 10
     learning_rate: float = 1e-3
+    # learning rate of the last epoch as a fraction of ``learning_rate``, reached by a linear decay over
+    # the run (robomimic's "linear" scheduler); 1.0 keeps it constant, as MimicGen does
+    lr_end_factor: float = 1.0
     rnn_hidden_dim: int = 400
     rnn_num_layers: int = 2
     gmm_modes: int = 5
@@ -82,6 +85,8 @@ class TrainConfig:
                      "gmm_modes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (0.0 < self.lr_end_factor <= 1.0):
+            raise ValueError(f"lr_end_factor must be in (0, 1], got {self.lr_end_factor}")
         if self.eval_every < 0 or self.eval_trials < 0:
             raise ValueError("eval_every and eval_trials must be >= 0")
         if self.device != "cpu" and not self.device.startswith("cuda"):
@@ -266,7 +271,10 @@ def _robomimic_config(cfg: TrainConfig, rm: Any) -> Any:
         config.train.seed = cfg.seed
         config.train.cuda = cfg.device.startswith("cuda")
         config.algo.optim_params.policy.learning_rate.initial = cfg.learning_rate
-        config.algo.optim_params.policy.learning_rate.epoch_schedule = []
+        lr = config.algo.optim_params.policy.learning_rate
+        lr.epoch_schedule = [cfg.epochs] if cfg.lr_end_factor < 1.0 else []
+        lr.scheduler_type = "linear"
+        lr.decay_factor = cfg.lr_end_factor
         config.algo.actor_layer_dims = ()
         config.algo.gmm.enabled = True
         config.algo.gmm.num_modes = cfg.gmm_modes
