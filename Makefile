@@ -21,7 +21,7 @@ bench:
 	@$(WITH_ENV) scripts/netns-run python -m bench
 
 demo:
-	@$(WITH_ENV) imgen experiment block_grasp --scale fast --out runs/block_grasp_demo
+	@$(WITH_ENV) imgen experiment block_grasp --scale demo --out runs/block_grasp_demo
 
 lock:
 	@V=$$(mktemp -d)/venv && python3 -m venv $$V && $$V/bin/pip install -q -r requirements/base.txt \
