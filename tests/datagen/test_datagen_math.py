@@ -8,7 +8,15 @@ from imgen_ros.core.pose import make_pose, pose_inv
 from imgen_ros.data.episode import Episode
 from imgen_ros.datagen.journal import JournalWriter, read_journal
 from imgen_ros.datagen.replay import ReplayConfig, adapt_segment
-from imgen_ros.datagen.segments import Segment, episode_interventions, runs_of_mode, subtask_ends
+from imgen_ros.datagen.segments import (
+    GRIPPER_SETTLE_STEPS,
+    Segment,
+    demo_segments,
+    episode_interventions,
+    held_steps,
+    runs_of_mode,
+    subtask_ends,
+)
 from imgen_ros.datagen.sources import choose_segment
 from imgen_ros.sim.task import SubtaskSpec
 from scipy.spatial.transform import Rotation
@@ -87,6 +95,44 @@ def test_subtask_ends_and_intervention_split_at_signal():
                                                                                          (1, 6, 8, "peg")]
     assert [(s.start, s.end) for s in intervention.mistake] == [(0, 3)]
     assert intervention.recovery[1].object_pose[0, 3] == 6.0  # object pose at the piece's first step
+
+
+def _held_episode() -> tuple[Episode, np.ndarray]:
+    """A person moving 5 mm a step, holding still at steps 4-7, closing the gripper at step 10, then holding
+    (still closing, then settled) until the end; the target is where the TCP is on a hold."""
+    n = 30
+    eef = np.tile(np.eye(4), (n, 1, 1))
+    moving = np.r_[np.ones(4), np.zeros(4), np.ones(2), np.zeros(n - 10)]
+    eef[:, 0, 3] = np.r_[0.0, np.cumsum(moving[:-1] * 0.005)]
+    target = eef.copy()
+    target[:, 0, 3] += moving * 0.005
+    gripper = np.where(np.arange(n) >= 10, 1.0, -1.0)
+    ep = Episode(obs={"o": np.zeros((n, 1))}, next_obs={"o": np.zeros((n, 1))}, actions=np.zeros((n, 7)),
+                 rewards=np.zeros(n), dones=np.zeros(n), states=np.zeros((n, 1)), action_modes=np.ones(n, dtype=int),
+                 datagen_info={"eef_pose": eef, "target_pose": target, "gripper_action": gripper[:, None],
+                               "object_poses/cube": np.tile(np.eye(4), (n, 1, 1))})
+    return ep, target
+
+
+def test_holds_are_left_out_of_the_replayed_motion_but_not_the_gripper_settling():
+    ep, target = _held_episode()
+    held = held_steps(ep)
+    # the pause (4-7) is a hold; after the gripper closes at 10 the fingers settle for GRIPPER_SETTLE_STEPS steps
+    assert np.flatnonzero(held).tolist() == [4, 5, 6, 7, *range(10 + GRIPPER_SETTLE_STEPS, 30)]
+    subtasks = [SubtaskSpec("cube", None)]
+    (kept,) = demo_segments(ep, "demo_0", subtasks, drop_holds=True)
+    (every,) = demo_segments(ep, "demo_0", subtasks)
+    assert len(every.target_poses) == 30 and len(kept.target_poses) == 30 - int(held.sum())
+    np.testing.assert_allclose(kept.target_poses[:4], target[:4])
+    np.testing.assert_allclose(kept.target_poses[4], target[8])  # the move resumes where the pause began
+    assert kept.gripper.tolist() == [-1.0] * 6 + [1.0] * GRIPPER_SETTLE_STEPS
+    assert (kept.start, kept.end) == (every.start, every.end) == (0, 30)
+    # a human run that starts on a hold still keeps its first step (it anchors the segment)
+    (intervention,) = episode_interventions(ep, "demo_0", subtasks, drop_holds=True)
+    assert len(intervention.recovery[0].target_poses) == len(kept.target_poses)
+    ep.action_modes[:5] = 0  # robot 0-4, human from the pause on
+    (intervention,) = episode_interventions(ep, "demo_0", subtasks, drop_holds=True)
+    np.testing.assert_allclose(intervention.recovery[0].target_poses[0], target[5])
 
 
 def test_runs_of_mode():

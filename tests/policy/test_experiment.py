@@ -134,18 +134,21 @@ def test_seed_summaries_report_mean_and_sample_spread() -> None:
     assert nearest["std"] == 0.0 and "paper_mean" not in nearest
 
 
-def test_fast_scale_is_demo_data_with_fewer_bf16_steps_and_an_explicit_precision_wins(tmp_path: Path) -> None:
+def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precision_wins(tmp_path: Path) -> None:
     fast, demo = build_plan("block_grasp", "fast", tmp_path), build_plan("block_grasp", "demo", tmp_path)
     assert fast.precision == "bf16" and demo.precision == "fp32"
 
     def kwargs_of(plan, kind: str) -> dict[str, dict]:
         return {k.split("/", 1)[1]: s.kwargs for k, s in plan.steps.items() if s.fn == kind}
 
-    # the same datasets and evaluations: only the training differs
-    for kind in ("generate", "collect_demos", "collect_interventions", "evaluate_policy"):
+    # the same datasets and evaluations, but generation without the sources' holds; the training differs
+    for kind in ("collect_demos", "collect_interventions", "evaluate_policy"):
         assert kwargs_of(fast, kind) == kwargs_of(demo, kind)
+    generated = kwargs_of(fast, "generate")
+    assert generated and all(kw.pop("drop_holds") is True for kw in generated.values())
+    assert generated == kwargs_of(demo, "generate")
     trained = kwargs_of(fast, "train_policy")
-    assert trained and all(kw["size"]["precision"] == "bf16" and kw["size"]["epochs"] == 320 for kw in trained.values())
+    assert trained and all(kw["size"]["precision"] == "bf16" and kw["size"]["epochs"] == 240 for kw in trained.values())
     assert all("precision" not in kw["size"] for kw in kwargs_of(demo, "train_policy").values())
     assert build_plan("block_grasp", "fast", tmp_path, precision="fp32").precision == "fp32"
 

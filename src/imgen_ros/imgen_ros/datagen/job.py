@@ -90,8 +90,10 @@ def _build_context(job: GenerationJob) -> _Context:
 
     env = make_env(job.task, noise=job.noise, observability=job.observability)
     if job.kind == "mimicgen":
-        return _Context(env, DemoPool.from_file(job.source, job.task, env.subtasks, job.source_mask), None)
-    pool = InterventionPool.from_file(job.source, job.task, env.subtasks, job.source_mask)
+        return _Context(env, DemoPool.from_file(job.source, job.task, env.subtasks, job.source_mask,
+                                                drop_holds=job.params.replay.drop_holds), None)
+    pool = InterventionPool.from_file(job.source, job.task, env.subtasks, job.source_mask,
+                                      drop_holds=job.params.replay.drop_holds)
     policy = None
     if job.params.policy_execution:
         policy = load_generation_policy(job.policy, env)

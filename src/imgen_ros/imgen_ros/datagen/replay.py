@@ -37,6 +37,9 @@ class ReplayConfig:
     # (yawed) cube drags a finger across it and knocks it over (I-MG kept 150/175 -> 98/100 with it).
     recovery_clearance_m: float = 0.03
     clearance_steps: int = 3
+    # True: replay the person's motion without the steps where they held still (datagen.segments.held_steps);
+    # False (MimicGen's): every source step
+    drop_holds: bool = False
 
     def __post_init__(self) -> None:
         if min(self.action_noise, self.num_interp_steps, self.num_fixed_steps, self.hold_steps,

@@ -14,12 +14,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.core.pose import Pose, pose_inv
+from imgen_ros.core.pose import Pose, pose_distance, pose_inv
 from imgen_ros.data.episode import ACTION_MODE_HUMAN, ACTION_MODE_ROBOT, Episode
 
 TARGET_KEY = "target_pose"
 EEF_KEY = "eef_pose"
 GRIPPER_KEY = "gripper_action"
+
+# A step where the person held still: commanded motion under these, and the gripper command unchanged
+# for GRIPPER_SETTLE_STEPS (the fingers still closing or opening are part of the motion).
+HOLD_TRANSLATION_M = 0.001
+HOLD_ROTATION_RAD = 0.01
+GRIPPER_SETTLE_STEPS = 10
 
 
 def object_pose_key(name: str) -> str:
@@ -84,27 +90,60 @@ def subtask_of_steps(episode: Episode, subtasks: list[Any]) -> NDArray[np.int64]
     return out
 
 
-def make_segment(episode: Episode, source: str, subtasks: list[Any], subtask: int, start: int, end: int) -> Segment:
+def held_steps(episode: Episode) -> NDArray[np.bool_]:
+    """Steps where the person held still: a commanded move (target vs. TCP) under ``HOLD_TRANSLATION_M``
+    and ``HOLD_ROTATION_RAD`` with the gripper command the same for the last ``GRIPPER_SETTLE_STEPS``.
+
+    A replayed hold is a state whose only label is "stay": a BC-RNN that reaches it (the operator
+    pausing above the cube before the final descent) can hover there for the rest of the episode.
+    """
+    info = episode.datagen_info
+    for needed in (TARGET_KEY, EEF_KEY, GRIPPER_KEY):
+        if needed not in info:
+            raise ValueError(f"source lacks datagen_info/{needed} (not recorded by imgen collect?)")
+    targets, eefs = np.asarray(info[TARGET_KEY], dtype=float), np.asarray(info[EEF_KEY], dtype=float)
+    gripper = np.asarray(info[GRIPPER_KEY], dtype=float).reshape(-1)
+    still = np.array([all(d < lim for d, lim in zip(pose_distance(t, e), (HOLD_TRANSLATION_M, HOLD_ROTATION_RAD),
+                                                      strict=True)) for t, e in zip(targets, eefs, strict=True)],
+                     dtype=bool)
+    changed = np.r_[False, np.sign(gripper[1:]) != np.sign(gripper[:-1])]
+    since_change = np.zeros(len(gripper), dtype=np.int64)
+    count = GRIPPER_SETTLE_STEPS  # no change before the episode: settled
+    for i, c in enumerate(changed):
+        count = 0 if c else count + 1
+        since_change[i] = count
+    return still & (since_change >= GRIPPER_SETTLE_STEPS)
+
+
+def make_segment(episode: Episode, source: str, subtasks: list[Any], subtask: int, start: int, end: int,
+                 drop: NDArray[np.bool_] | None = None) -> Segment:
+    """Steps ``[start, end)`` as a segment; ``drop`` (per episode step) leaves those steps out of its motion
+    (never the first, which anchors the segment)."""
     info = episode.datagen_info
     ref = subtasks[subtask].object_ref
     key = object_pose_key(ref)
     for needed in (TARGET_KEY, EEF_KEY, GRIPPER_KEY, key):
         if needed not in info:
             raise ValueError(f"source {source} lacks datagen_info/{needed} (not recorded by imgen collect?)")
+    keep = np.arange(start, end)
+    if drop is not None:
+        keep = keep[~np.asarray(drop[start:end], dtype=bool) | (keep == start)]
     return Segment(source=source, subtask=subtask, object_ref=ref, start=start, end=end,
-                   target_poses=np.asarray(info[TARGET_KEY][start:end], dtype=float),
-                   gripper=np.asarray(info[GRIPPER_KEY][start:end], dtype=float).reshape(-1),
+                   target_poses=np.asarray(info[TARGET_KEY], dtype=float)[keep],
+                   gripper=np.asarray(info[GRIPPER_KEY], dtype=float).reshape(-1)[keep],
                    object_pose=np.asarray(info[key][start], dtype=float),
                    eef_pose=np.asarray(info[EEF_KEY][start], dtype=float))
 
 
-def demo_segments(episode: Episode, source: str, subtasks: list[Any]) -> list[Segment]:
-    """MimicGen: one segment per subtask (empty subtasks are skipped: the caller checks coverage)."""
+def demo_segments(episode: Episode, source: str, subtasks: list[Any], drop_holds: bool = False) -> list[Segment]:
+    """MimicGen: one segment per subtask (empty subtasks are skipped: the caller checks coverage);
+    ``drop_holds``: without the steps where the person held still (:func:`held_steps`)."""
+    drop = held_steps(episode) if drop_holds else None
     segments = []
     start = 0
     for i, end in enumerate(subtask_ends(episode, subtasks)):
         if end > start:
-            segments.append(make_segment(episode, source, subtasks, i, start, end))
+            segments.append(make_segment(episode, source, subtasks, i, start, end, drop))
         start = end
     return segments
 
@@ -116,8 +155,9 @@ def runs_of_mode(modes: NDArray, mode: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def split_by_subtask(episode: Episode, source: str, subtasks: list[Any], start: int, end: int) -> list[Segment]:
-    """Steps ``[start, end)`` cut at subtask boundaries into per-subtask segments."""
+def split_by_subtask(episode: Episode, source: str, subtasks: list[Any], start: int, end: int,
+                     drop: NDArray[np.bool_] | None = None) -> list[Segment]:
+    """Steps ``[start, end)`` cut at subtask boundaries into per-subtask segments (``drop``: see make_segment)."""
     labels = subtask_of_steps(episode, subtasks)
     pieces = []
     a = start
@@ -125,7 +165,7 @@ def split_by_subtask(episode: Episode, source: str, subtasks: list[Any], start: 
         b = a
         while b < end and labels[b] == labels[a]:
             b += 1
-        pieces.append(make_segment(episode, source, subtasks, int(labels[a]), a, b))
+        pieces.append(make_segment(episode, source, subtasks, int(labels[a]), a, b, drop))
         a = b
     return pieces
 
@@ -143,8 +183,11 @@ class Intervention:
         return self.recovery[0].subtask
 
 
-def episode_interventions(episode: Episode, source: str, subtasks: list[Any]) -> list[Intervention]:
-    """Every human run of an intervention episode, with the robot run right before it."""
+def episode_interventions(episode: Episode, source: str, subtasks: list[Any],
+                          drop_holds: bool = False) -> list[Intervention]:
+    """Every human run of an intervention episode, with the robot run right before it; ``drop_holds``: the
+    human runs without the steps where the person held still (:func:`held_steps`)."""
+    drop = held_steps(episode) if drop_holds else None
     modes = np.asarray(episode.action_modes)
     robot_runs = runs_of_mode(modes, ACTION_MODE_ROBOT)
     out = []
@@ -152,5 +195,5 @@ def episode_interventions(episode: Episode, source: str, subtasks: list[Any]) ->
         before = [r for r in robot_runs if r[1] == start]
         mistake = split_by_subtask(episode, source, subtasks, *before[0]) if before else []
         out.append(Intervention(source=source, mistake=mistake,
-                                recovery=split_by_subtask(episode, source, subtasks, start, end)))
+                                recovery=split_by_subtask(episode, source, subtasks, start, end, drop)))
     return out

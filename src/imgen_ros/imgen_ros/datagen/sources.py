@@ -35,10 +35,11 @@ class DemoPool:
     demos: list[list[Segment]]
 
     @classmethod
-    def from_file(cls, path: str | Path, task: str, subtasks: list[Any], mask: str | None = None) -> DemoPool:
+    def from_file(cls, path: str | Path, task: str, subtasks: list[Any], mask: str | None = None,
+                  drop_holds: bool = False) -> DemoPool:
         demos = []
         for name, episode in load_episodes(path, task, mask):
-            segments = demo_segments(episode, name, subtasks)
+            segments = demo_segments(episode, name, subtasks, drop_holds)
             if [s.subtask for s in segments] == list(range(len(subtasks))):
                 demos.append(segments)
         if not demos:
@@ -59,11 +60,12 @@ class InterventionPool:
     interventions: list[Intervention]
 
     @classmethod
-    def from_file(cls, path: str | Path, task: str, subtasks: list[Any], mask: str | None = None) -> InterventionPool:
+    def from_file(cls, path: str | Path, task: str, subtasks: list[Any], mask: str | None = None,
+                  drop_holds: bool = False) -> InterventionPool:
         interventions: list[Intervention] = []
         for name, episode in load_episodes(path, task, mask):
             if np.any(episode.action_modes == ACTION_MODE_HUMAN):
-                interventions.extend(episode_interventions(episode, name, subtasks))
+                interventions.extend(episode_interventions(episode, name, subtasks, drop_holds))
         if not interventions:
             raise ValueError(f"{path}: no human-labelled steps (action_modes == 1); I-MG needs source "
                              "interventions (imgen collect interventions)")

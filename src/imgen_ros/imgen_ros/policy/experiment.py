@@ -219,6 +219,8 @@ class _Artifacts:
             raise ValueError(f"unknown artifact {name!r}")
         if options:
             step = self._with_options(step, name, options)
+        if step.fn == "generate" and scale.drop_holds:  # absent otherwise: older runs' steps stay reusable
+            step = Step(step.key, step.fn, {**step.kwargs, "drop_holds": True}, step.deps, label=step.label)
         return p.add(step), path
 
     @staticmethod

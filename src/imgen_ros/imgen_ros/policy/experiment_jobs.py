@@ -120,14 +120,15 @@ def recovery_segments(source: str, out: str) -> dict[str, Any]:
 def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noise: str, observability: str,
              policy: str | None = None, policy_execution: bool = True, selection: str | None = None,
              allow_short: bool = False, action_noise: float | None = None,
-             reveal_grace_steps: int = 2) -> dict[str, Any]:
+             reveal_grace_steps: int = 2, drop_holds: bool = False) -> dict[str, Any]:
     """MimicGen (``kind='mimicgen'``) or I-MG (``kind='imgen'``) generation of exactly ``n`` kept episodes.
 
     ``selection`` picks each source segment (``random`` or ``nearest``, see datagen.sources); None: the
     library's default for the kind (``datagen.episodes.DEFAULT_SELECTION``). ``allow_short`` (smoke scale):
     a run that gives up keeps the episodes it kept, if any, instead of failing the step. ``action_noise``:
     the std of the noise on executed actions; None: ``ReplayConfig``'s default. ``reveal_grace_steps``:
-    see ``datagen.episodes.MistakeStop`` (2 is its ``DEFAULT_REVEAL_GRACE_STEPS``)."""
+    see ``datagen.episodes.MistakeStop`` (2 is its ``DEFAULT_REVEAL_GRACE_STEPS``). ``drop_holds``: replay the
+    sources without the steps where the person held still (``ReplayConfig.drop_holds``)."""
     from imgen_ros.data.outputs import partial_path
     from imgen_ros.datagen.episodes import GenerationParams
     from imgen_ros.datagen.job import GenerationJob
@@ -135,7 +136,8 @@ def generate(kind: str, task: str, source: str, out: str, n: int, seed: int, noi
     from imgen_ros.datagen.replay import ReplayConfig
     from imgen_ros.datagen.runner import RunOptions, run_generation
 
-    replay = ReplayConfig() if action_noise is None else ReplayConfig(action_noise=action_noise)
+    replay = ReplayConfig(drop_holds=drop_holds) if action_noise is None else \
+        ReplayConfig(action_noise=action_noise, drop_holds=drop_holds)
     job = GenerationJob(kind=kind, task=task, source=str(Path(source).resolve()), seed=seed, policy=policy,
                         noise=noise, observability=observability,
                         params=GenerationParams(replay=replay, policy_execution=policy_execution,

@@ -78,6 +78,7 @@ class Scale:
     budget_imgen: tuple[int, ...] = (100, 1000)
     deviations: tuple[str, ...] = ()
     precision: str = "fp32"  # training precision unless --precision says otherwise (policy.precision)
+    drop_holds: bool = False  # generation replays the sources without the person's holds (ReplayConfig.drop_holds)
     # an I-MG generation that gives up keeps the episodes it kept (at least one) instead of failing
     short_generation_ok: bool = False
 
@@ -89,11 +90,13 @@ DEMO_TRAINING_DEVIATION = (
     "LSTM with 128 units (400); 7.5k steps sufficed for the scripted oracle's data but not for the operator's "
     "slower, noisier demonstrations (Block Grasp I-MG: 18% after 7.5k, 62% after 22.5k steps, 200-step horizon)")
 FAST_TRAINING_DEVIATION = (
-    "training 320 epochs x 50 steps = 16k gradient steps (demo scale 22.5k, paper 200k), batch 64 (100), 2-layer "
-    "LSTM with 128 units (400), in bf16 (see the precision deviation): a cheaper demo, not the tables' scale. "
-    "Block Grasp seed 0: 17.0 min on 2 cores, I-MG 72% (demo scale: 22.9 min, 74-90%). On one fixed set of "
-    "Block Grasp data, I-MG after 22.5k float32 / 22.5k bf16 / 16k bf16 / 12.5k float32 steps: 90 / 88 / 82 / "
-    "66% (docs/learning.md)")
+    "training 240 epochs x 50 steps = 12k gradient steps (demo scale 22.5k, paper 200k), batch 64 (100), 2-layer "
+    "LSTM with 128 units (400), in bf16 (see the precision deviation): a cheaper demo")
+HOLDS_DEVIATION = (
+    "generation replays the source demos and interventions without the steps where the person held still "
+    "(commanded motion < 1 mm and 0.01 rad, gripper settled; MimicGen replays every step): a replayed hold "
+    "teaches the policy to stay, and the demo-scale I-MG policies hovered above the cube where the operator "
+    "paused before the final descent (docs/learning.md)")
 DEMO_PROTOCOL_DEVIATIONS = (
     "horizons of Block Grasp and the Table 1 tasks 400 steps (was 200), of Nut-and-Peg 550 (was 300): at least "
     "twice the operator's longest source intervention (sim.task.Task.horizon); each cell also gives the success "
@@ -124,12 +127,13 @@ SCALES: dict[str, Scale] = {
         deviations=(DEMO_DATA_DEVIATION, DEMO_TRAINING_DEVIATION, *DEMO_PROTOCOL_DEVIATIONS)),
     "fast": Scale(
         name="fast", base_generated=200, mg_demo_generated=200, imgen_generated=200, final_trials=50,
-        train=TrainSize(epochs=320, steps_per_epoch=50, batch_size=64, seq_length=10, rnn_hidden_dim=128,
-                        gmm_modes=5, eval_every=80, eval_trials=20, normalize_obs=True),
-        precision="bf16",
+        train=TrainSize(epochs=240, steps_per_epoch=50, batch_size=64, seq_length=10, rnn_hidden_dim=128,
+                        gmm_modes=5, eval_every=60, eval_trials=20, normalize_obs=True),
+        precision="bf16", drop_holds=True,
         generated_scaling=(40, 200, 1000), budget_human=100, budget_imgen=(20, 200),
         deviations=(DEMO_DATA_DEVIATION, FAST_TRAINING_DEVIATION,
-                    *(d.replace("every 75 epochs", "every 80 epochs") for d in DEMO_PROTOCOL_DEVIATIONS))),
+                    *(d.replace("every 75 epochs", "every 60 epochs") for d in DEMO_PROTOCOL_DEVIATIONS),
+                    HOLDS_DEVIATION)),
     "paper": Scale(
         name="paper", base_generated=1000, mg_demo_generated=1000, imgen_generated=1000, final_trials=50,
         train=TrainSize(), generated_scaling=(200, 1000, 5000), budget_human=100, budget_imgen=(100, 1000),
