@@ -169,6 +169,23 @@ def test_mimicgen_from_source_demos(source_demos, tmp_path):
             assert ep.datagen_info["object_poses/cube"].shape == (ep.num_samples, 4, 4)
 
 
+def test_mimicgen_without_the_operators_holds_keeps_grasping(source_demos, tmp_path):
+    """The operator's sources pause above the cube and after closing; replayed without those holds the
+    demos are shorter and still succeed (the fingers' closing is kept)."""
+    from imgen_ros.cli.main import main
+
+    lengths = {}
+    for flag in ([], ["--drop-holds"]):
+        out = tmp_path / f"mg{len(flag)}.hdf5"
+        assert main(["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "4",
+                     "--seed", "2", "--out", str(out), "--quiet", *flag]) == 0
+        with DatasetReader(out) as r:
+            episodes = [r.load_episode(d) for d in r.demos()]
+        assert len(episodes) == 4 and all(ep.rewards[-1] == 1.0 for ep in episodes)
+        lengths[bool(flag)] = sum(ep.num_samples for ep in episodes)
+    assert lengths[True] < lengths[False]
+
+
 @pytest.mark.parametrize("noise", ["off", "on"])
 def test_mimicgen_noise_decides_whether_observations_carry_the_corruption(source_demos, tmp_path, noise):
     """MimicGen acts on the true poses either way; with noise 'on' (the MG Demo baseline: demos in the

@@ -38,7 +38,8 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
         raise CliError(f"--source {source}: no such file")
     params = GenerationParams(
         replay=ReplayConfig(action_noise=args.action_noise, num_interp_steps=args.interp_steps,
-                            num_fixed_steps=args.fixed_steps, hold_steps=args.hold_steps),
+                            num_fixed_steps=args.fixed_steps, hold_steps=args.hold_steps,
+                            drop_holds=args.drop_holds),
         selection=args.selection, nn_k=args.nn_k,  # None: the library's default for the kind
         policy_execution=not getattr(args, "no_policy_execution", False),
         max_instances=getattr(args, "max_instances", 4),
@@ -104,6 +105,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fixed-steps", type=STEPS, default=0, help=STEPS.doc("default 0"))
     p.add_argument("--hold-steps", type=STEPS, default=10,
                    help=STEPS.doc("after the final segment, hold its last pose up to this many steps until success"))
+    p.add_argument("--drop-holds", action="store_true",
+                   help="replay the sources without the steps where the person held still (commanded motion under "
+                        "1 mm and 0.01 rad, gripper settled); default: every source step, as MimicGen")
     p.add_argument("--selection", choices=SELECTION_STRATEGIES, default=None,
                    help="source segment choice (default: "
                         + ", ".join(f"{v} for {k}" for k, v in DEFAULT_SELECTION.items()) + ")")
