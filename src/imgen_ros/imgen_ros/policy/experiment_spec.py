@@ -92,7 +92,8 @@ DEMO_TRAINING_DEVIATION = (
 FAST_TRAINING_DEVIATION = (
     "training 240 epochs x 50 steps = 12k gradient steps (demo scale 22.5k, paper 200k), batch 64 (100), 2-layer "
     "LSTM with 128 units (400), in bf16 (see the precision deviation): a cheaper demo, not the tables' scale. "
-    "Block Grasp seed 0: 14.1 min from a fresh clone on 2 cores, I-MG 66% (demo scale: 22.9 min, I-MG 74-90%)")
+    "Block Grasp: 14.1 min from a fresh clone on 2 cores, I-MG 66% / 90% on seeds 0 / 1 (demo scale: 22.9 min, "
+    "I-MG 74-90%)")
 HOLDS_DEVIATION = (
     "generation replays the source demos and interventions without the steps where the person held still "
     "(commanded motion < 1 mm and 0.01 rad, gripper settled; MimicGen replays every step): a replayed hold "
