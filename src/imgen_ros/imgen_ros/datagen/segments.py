@@ -106,13 +106,11 @@ def held_steps(episode: Episode) -> NDArray[np.bool_]:
     still = np.array([all(d < lim for d, lim in zip(pose_distance(t, e), (HOLD_TRANSLATION_M, HOLD_ROTATION_RAD),
                                                       strict=True)) for t, e in zip(targets, eefs, strict=True)],
                      dtype=bool)
+    steps = np.arange(len(gripper))
     changed = np.r_[False, np.sign(gripper[1:]) != np.sign(gripper[:-1])]
-    since_change = np.zeros(len(gripper), dtype=np.int64)
-    count = GRIPPER_SETTLE_STEPS  # no change before the episode: settled
-    for i, c in enumerate(changed):
-        count = 0 if c else count + 1
-        since_change[i] = count
-    return still & (since_change >= GRIPPER_SETTLE_STEPS)
+    # the last change at or before each step; none before the episode counts as long settled
+    last_change = np.maximum.accumulate(np.where(changed, steps, -GRIPPER_SETTLE_STEPS))
+    return still & (steps - last_change >= GRIPPER_SETTLE_STEPS)
 
 
 def make_segment(episode: Episode, source: str, subtasks: list[Any], subtask: int, start: int, end: int,
@@ -125,12 +123,12 @@ def make_segment(episode: Episode, source: str, subtasks: list[Any], subtask: in
     for needed in (TARGET_KEY, EEF_KEY, GRIPPER_KEY, key):
         if needed not in info:
             raise ValueError(f"source {source} lacks datagen_info/{needed} (not recorded by imgen collect?)")
-    keep = np.arange(start, end)
+    keep = np.ones(end - start, dtype=bool)
     if drop is not None:
-        keep = keep[~np.asarray(drop[start:end], dtype=bool) | (keep == start)]
+        keep[1:] = ~np.asarray(drop[start + 1:end], dtype=bool)
     return Segment(source=source, subtask=subtask, object_ref=ref, start=start, end=end,
-                   target_poses=np.asarray(info[TARGET_KEY], dtype=float)[keep],
-                   gripper=np.asarray(info[GRIPPER_KEY], dtype=float).reshape(-1)[keep],
+                   target_poses=np.asarray(info[TARGET_KEY][start:end], dtype=float)[keep],
+                   gripper=np.asarray(info[GRIPPER_KEY][start:end], dtype=float).reshape(-1)[keep],
                    object_pose=np.asarray(info[key][start], dtype=float),
                    eef_pose=np.asarray(info[EEF_KEY][start], dtype=float))
 

@@ -270,8 +270,8 @@ def _robomimic_config(cfg: TrainConfig, rm: Any) -> Any:
         config.train.num_epochs = cfg.epochs
         config.train.seed = cfg.seed
         config.train.cuda = cfg.device.startswith("cuda")
-        config.algo.optim_params.policy.learning_rate.initial = cfg.learning_rate
         lr = config.algo.optim_params.policy.learning_rate
+        lr.initial = cfg.learning_rate
         lr.epoch_schedule = [cfg.epochs] if cfg.lr_end_factor < 1.0 else []
         lr.scheduler_type = "linear"
         lr.decay_factor = cfg.lr_end_factor
