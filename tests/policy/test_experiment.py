@@ -148,7 +148,7 @@ def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precisio
     assert generated and all(kw.pop("drop_holds") is True for kw in generated.values())
     assert generated == kwargs_of(demo, "generate")
     trained = kwargs_of(fast, "train_policy")
-    assert trained and all(kw["size"]["precision"] == "bf16" and kw["size"]["epochs"] == 320 for kw in trained.values())
+    assert trained and all(kw["size"]["precision"] == "bf16" and kw["size"]["epochs"] == 240 for kw in trained.values())
     assert all("precision" not in kw["size"] for kw in kwargs_of(demo, "train_policy").values())
     assert build_plan("block_grasp", "fast", tmp_path, precision="fp32").precision == "fp32"
 

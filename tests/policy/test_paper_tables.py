@@ -10,12 +10,13 @@ from imgen_ros.policy.paper_tables import BEGIN, END, main, render, write_sectio
 
 
 def _results(tmp: Path, name: str, experiment: str, rate: float, early: float | None = None,
-             reused: int = 0) -> None:
+             reused: int = 0, selection_trials: int = 20) -> None:
     cell = {"success_rate": rate, "ci_low": rate - 0.1, "ci_high": rate + 0.05, "successes": int(rate * 50),
-            "trials": 50}
+            "trials": 50, "selection_success_rate": 0.9}
     if early is not None:
         cell["within_prior_horizon"] = {"steps": 200, "successes": int(early * 50), "success_rate": early}
-    doc = {"experiment": experiment, "title": f"Title of {experiment}", "scale": {"name": "demo"}, "seed": 1,
+    scale = {"name": "demo", "train": {"eval_trials": selection_trials}}
+    doc = {"experiment": experiment, "title": f"Title of {experiment}", "scale": scale, "seed": 1,
            "human": "operator", "column_labels": ["Simulation"], "wall_s": 600.0, "machine": "x86_64, 2 CPUs",
            "commit": "abc1234", "finished_utc": "2026-11-30",
            "rows": [{"variant": "I-MG", "results": {"Simulation": cell}, "paper": {"Simulation": 1.0}},
@@ -36,6 +37,17 @@ def test_tables_put_ours_beside_the_paper_and_name_what_was_not_run(tmp_path: Pa
     assert "10.0 min wall" in text
     assert "Not run at demo scale yet: `table1`" in text and "`block_grasp`" not in text.split("Not run")[1]
     assert "reused" not in text
+
+
+def test_a_run_selected_on_50_rollouts_also_gives_the_papers_protocol(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _results(root, "block_grasp_seed0", "block_grasp", 0.82, selection_trials=50)
+    _results(root, "block_grasp_seed1", "block_grasp", 0.82)
+    seed0, seed1 = render(root).split("### ")[1:]
+    assert "block_grasp_seed0/results.md" in seed0 and "block_grasp_seed1/results.md" in seed1
+    assert "| Dataset | Simulation: imgen (95% CI) | Simulation: imgen, paper's protocol | paper |" in seed0
+    assert "| I-MG | **82%** (72%–87%) | 90% | 100% |" in seed0
+    assert "paper's protocol" not in seed1 and "| I-MG | **82%** (72%–87%) | 100% |" in seed1
 
 
 def test_a_run_that_reused_steps_says_what_its_wall_time_covers(tmp_path: Path) -> None:
