@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 WITH_ENV := scripts/with-env
 PYTEST_ARGS ?=
+# make demo DEMO_SCALE=demo: the committed tables' scale (22.5k float32 steps per training, 20+ min on 2 cores)
+DEMO_SCALE ?= fast
 
 .PHONY: setup test test-graph lint bench demo lock clean
 
@@ -21,7 +23,7 @@ bench:
 	@$(WITH_ENV) scripts/netns-run python -m bench
 
 demo:
-	@$(WITH_ENV) imgen experiment block_grasp --scale demo --out runs/block_grasp_demo
+	@$(WITH_ENV) imgen experiment block_grasp --scale $(DEMO_SCALE) --out runs/block_grasp_$(DEMO_SCALE)
 
 lock:
 	@V=$$(mktemp -d)/venv && python3 -m venv $$V && $$V/bin/pip install -q -r requirements/base.txt \

@@ -38,7 +38,8 @@ def found_identity(out: Path) -> dict[str, Any] | None:
     file existed, from ``results.json`` (or, with only ``steps/``, unknown: ``{}``); None if none."""
     try:
         if (out / IDENTITY).is_file():
-            return json.loads((out / IDENTITY).read_text())
+            found = json.loads((out / IDENTITY).read_text())
+            return found if isinstance(found, dict) else None
         if (out / "results.json").is_file():
             r = json.loads((out / "results.json").read_text())
             found = {"experiment": r.get("experiment"), "scale": (r.get("scale") or {}).get("name"),
@@ -159,8 +160,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scale", default="demo", choices=tuple(SCALES),
                         help="smoke: proves the pipeline in minutes; demo: the main job (make demo's, and the "
                              "committed tables'); fast: demo's data sizes and evaluation, 12k gradient steps in "
-                             "bf16, sources replayed without the person's holds (block_grasp 14 min on 2 cores "
-                             "against demo's 23+, I-MG 66%% / 90%% on seeds 0 / 1); paper: the paper's protocol")
+                             "bf16, sources replayed without the person's holds (block_grasp 12-15 min on 2 cores "
+                             "against demo's 20+; I-MG lower and more variable, docs/results.md); paper: the "
+                             "paper's protocol")
     parser.add_argument("--out", required=True, help="output directory (data, checkpoints, logs, results.*)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a --out holding anything but this experiment (old contents deleted only after "

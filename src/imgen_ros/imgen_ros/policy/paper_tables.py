@@ -68,7 +68,8 @@ def render_run(run: Run, root: Path) -> list[str]:
     rel = run.path.parent.relative_to(root) if run.path.is_relative_to(root) else run.path.parent
     reused = s.get("reused_steps", 0)
     reuse = f" for the {s['steps'] - reused} of {s['steps']} steps not reused from an earlier run" if reused else ""
-    lines = [f"### {s['title']} — seed {s.get('seed', 0)}, {s.get('human', 'operator')} human", "",
+    at_scale = "" if scale == "demo" else f", scale `{scale}`"  # the section is about demo scale
+    lines = [f"### {s['title']} — seed {s.get('seed', 0)}, {s.get('human', 'operator')} human{at_scale}", "",
              f"`imgen experiment {s['experiment']} --scale {scale} --seed {s.get('seed', 0)} "
              f"--human {s.get('human', 'operator')}{precision_flag(s)}`; "
              f"{s.get('wall_s', 0) / 60:.1f} min wall{reuse} on "
