@@ -102,3 +102,74 @@ def test_cli_info_and_merge(good_file, tmp_path, capsys):
     assert imgen_main(["dataset", "merge", str(good_file), str(good_file), "--out", str(out)]) == 0
     with DatasetReader(out) as r:
         assert len(r.demos()) == 4 and r.demos("source") == ["demo_0", "demo_1", "demo_2", "demo_3"]
+
+
+def _replace(f: h5py.File, key: str, value) -> None:
+    del f[key]
+    f[key] = value
+
+
+MALFORMED = {  # hostile layouts: each is named as one issue, never a traceback
+    "demo is a dataset": (lambda f: _replace(f, "data/demo_1", np.zeros(3)), "data/demo_1: is not a group"),
+    "obs is a dataset": (lambda f: _replace(f, "data/demo_1/obs", np.zeros((9, 3))),
+                         "data/demo_1 [obs]: is not a group"),
+    "actions is a group": (lambda f: (f.__delitem__("data/demo_0/actions"), f.create_group("data/demo_0/actions")),
+                           "data/demo_0 [actions]: is not a dataset"),
+    "text num_samples": (lambda f: f["data/demo_0"].attrs.__setitem__("num_samples", "eight"),
+                         "data/demo_0 [attrs[num_samples]]: not a count ('eight')"),
+    "text total": (lambda f: f["data"].attrs.__setitem__("total", "lots"),
+                   "[data.attrs[total]]: not an integer ('lots')"),
+    "mask is a dataset": (lambda f: _replace(f, "mask", np.zeros(2)), "[mask]: is not a group"),
+    "text actions": (lambda f: _replace(f, "data/demo_0/actions", np.array([b"x"] * 8)),
+                     "data/demo_0 [actions]: not numbers (dtype |S1)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_layout_is_named_not_a_traceback(good_file, case, capsys):
+    corrupt, expected = MALFORMED[case]
+    with h5py.File(good_file, "a") as f:
+        corrupt(f)
+    assert any(expected in p for p in _problems(good_file)), _problems(good_file)
+    assert imgen_main(["dataset", "validate", str(good_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgen: error: invalid dataset") and len(err.strip().splitlines()) == 1 and expected in err
+
+
+def test_info_names_a_malformed_json_attribute(good_file, capsys):
+    with h5py.File(good_file, "a") as f:
+        f["data"].attrs["imgen_stats"] = "{not json"
+    assert imgen_main(["dataset", "info", str(good_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"imgen: error: {good_file}: data.attrs['imgen_stats'] is not valid JSON (")
+    assert len(err.strip().splitlines()) == 1
+    with h5py.File(good_file, "a") as f:
+        f["data"].attrs["imgen_stats"] = "[1, 2]"  # valid JSON, but not the stats record: not shown
+    assert imgen_main(["dataset", "info", str(good_file)]) == 0
+    assert "generation:" not in capsys.readouterr().out
+
+
+def test_garbled_bytes_are_an_invalid_dataset_not_a_traceback(good_file, capsys):
+    blob = bytearray(good_file.read_bytes())
+    blob[len(blob) // 4: 3 * len(blob) // 4] = b"\xab" * (3 * len(blob) // 4 - len(blob) // 4)
+    good_file.write_bytes(bytes(blob))
+    for command in ("validate", "info"):
+        assert imgen_main(["dataset", command, str(good_file)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("imgen: error: invalid dataset") and str(good_file) in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_validate_checks_every_file_and_names_each_invalid_one(good_file, tmp_path, capsys):
+    bad, missing = tmp_path / "bad.hdf5", tmp_path / "missing.hdf5"
+    bad.write_bytes(good_file.read_bytes())
+    with h5py.File(bad, "a") as f:
+        f["data/demo_1/actions"][3, 2] = np.nan
+    assert imgen_main(["dataset", "validate", str(bad), str(good_file), str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == f"{good_file}: ok\n"
+    assert err.splitlines() == [
+        f"imgen: error: invalid dataset: {bad} data/demo_1 [actions]: non-finite value (NaN/Inf) at step 3",
+        f"imgen: error: invalid dataset: {missing}: file does not exist"]
+    assert imgen_main(["dataset", "validate", str(good_file), str(good_file)]) == 0
+    assert capsys.readouterr().out == f"{good_file}: ok\n" * 2

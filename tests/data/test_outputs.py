@@ -250,3 +250,13 @@ def test_experiment_directory_is_resumed_only_for_the_same_experiment(tmp_path, 
     aside = prepare_out(out, {**ident, "seed": 1}, overwrite=True)  # --overwrite: old contents moved aside
     assert aside is not None and (aside / "steps").is_dir()
     assert json.loads((out / IDENTITY).read_text())["seed"] == 1 and listing(out) == [IDENTITY]
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "5", "{not json"])
+def test_an_experiment_dir_with_a_foreign_identity_file_is_refused_in_one_line(tmp_path, capsys, content):
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "imgen_experiment.json").write_text(content)
+    assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 2
+    assert "holds files that are not an imgen experiment" in error_line(capsys)
+    assert listing(out) == ["imgen_experiment.json"] and (out / "imgen_experiment.json").read_text() == content

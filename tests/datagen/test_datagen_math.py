@@ -165,6 +165,67 @@ def test_journal_drops_a_torn_tail_and_resumes(tmp_path):
     assert [r["i"] for r in read_journal(path)[0]] == [0, 1, 2, 3]
 
 
+def test_journal_round_trips_attempt_results_without_pickle(tmp_path):
+    from imgen_ros.datagen.episodes import AttemptResult
+
+    ep = _episode([0, 1, 1], [0, 1, 1])
+    ep.attrs = {"source": "imgen", "takeover_step": np.int64(1), "ratio": np.float32(0.5), "pair": (1, "a")}
+    header = {"format": 1, "job": {"kind": "imgen", "sizes": (3, 4)}, "n": 2, "x": float("nan")}
+    results = [AttemptResult(0, 11, "success", ep, 3, 0.1, 0.2, 0.3, instances=2),
+               AttemptResult(1, 12, "mistake_missed", None, 5, 0.0, 0.0, 0.4)]
+    path = tmp_path / "out.hdf5.journal"
+    writer = JournalWriter(path)
+    for record in (header, *results):
+        writer.append(record)
+    writer.close()
+    assert path.read_bytes()[12:14] == b"J1"  # the record marker right after the first length+crc header
+    (got_header, *got), _ = read_journal(path)
+    assert np.isnan(got_header.pop("x")) and got_header == {k: v for k, v in header.items() if k != "x"}
+    assert got[1] == results[1] and isinstance(got[0], AttemptResult) and got[0].kept
+    back = got[0].episode
+    assert back.attrs == ep.attrs and type(back.attrs["takeover_step"]) is np.int64
+    for name in ("actions", "rewards", "action_modes"):
+        assert getattr(back, name).dtype == getattr(ep, name).dtype
+        np.testing.assert_array_equal(getattr(back, name), getattr(ep, name))
+    assert back.datagen_info.keys() == ep.datagen_info.keys()
+    np.testing.assert_array_equal(back.datagen_info["eef_pose"], ep.datagen_info["eef_pose"])
+
+
+class _Planted:
+    """Unpickles to ``os.system(command)``: what a planted pickle journal would run on resume."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+def _plant(path, payload: bytes) -> None:
+    import struct
+    import zlib
+
+    path.write_bytes(struct.pack("<QI", len(payload), zlib.crc32(payload)) + payload)
+
+
+def test_a_planted_pickle_journal_is_refused_and_never_run(tmp_path):
+    import pickle
+
+    from imgen_ros.datagen.journal import JournalError
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "out.hdf5.journal"
+    _plant(path, pickle.dumps(_Planted(f"touch {marker}")))
+    with pytest.raises(JournalError, match=r"record 0 is in the pickle format of an older imgen"):
+        read_journal(path)
+    _plant(path, b"J1" + b"\xff" * 12)  # intact (checksum matches) but not a record
+    with pytest.raises(JournalError, match=r"record 0 is not a valid journal record"):
+        read_journal(path)
+    assert not marker.exists()
+
+
 def test_fast_pose_action_matches_core_target_pose_to_action():
     from imgen_ros.core.action import DEFAULT_SCALE, target_pose_to_action
     from imgen_ros.datagen.replay import pose_action

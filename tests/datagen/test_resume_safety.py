@@ -152,3 +152,83 @@ def test_an_unwritable_output_is_one_line_and_leaves_nothing(source_demos, tmp_p
         if immutable:
             subprocess.run(["chattr", "-i", str(ro)], check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"] and not list(ro.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["mimicgen", "imgen"])
+def test_a_source_with_nan_poses_is_named_before_any_attempt(source_demos, tmp_path, capsys, kind):
+    src = tmp_path / "src.hdf5"
+    shutil.copy(source_demos, src)
+    with h5py.File(src, "r+") as f:
+        f["data/demo_1/datagen_info/object_poses/cube"][3] = float("nan")
+    out = tmp_path / "out.hdf5"
+    assert main(["generate", kind, "--task", "block_grasp", "--source", str(src), "--n", "1", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"imgen: error: {src} data/demo_1 [datagen_info/object_poses/cube]: non-finite value (NaN/Inf) "
+                   "at step 3; generation replays these poses")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.hdf5"]
+
+
+def test_a_directory_as_source_is_named_as_one(tmp_path, capsys):
+    folder = tmp_path / "demos.hdf5"
+    folder.mkdir()
+    assert main(["generate", "mimicgen", "--task", "block_grasp", "--source", str(folder), "--n", "1", "--out",
+                 str(tmp_path / "out.hdf5")]) == 2
+    assert capsys.readouterr().err == f"imgen: error: --source {folder}: is a directory, not an hdf5 file\n"
+
+
+def test_a_foreign_file_at_the_journal_path_is_never_truncated(source_demos, tmp_path, capsys):
+    out = tmp_path / "mg.hdf5"
+    notes = journal_path(out)
+    notes.write_text("my notes, not a journal\n")
+    argv = ["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1", "--out",
+            str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"imgen: error: {notes} exists and is not a readable generation journal")
+    assert err.endswith("move it away, or pass --overwrite to discard it\n") and err.count("\n") == 1
+    assert notes.read_text() == "my notes, not a journal\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [notes.name]
+    notes.unlink()
+    notes.mkdir()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"imgen: error: cannot read {notes}: Is a directory\n"
+
+
+def test_an_existing_output_with_a_foreign_config_record_is_refused_not_a_traceback(source_demos, tmp_path, capsys):
+    out = tmp_path / "mg.hdf5"
+    shutil.copy(source_demos, out)
+    with h5py.File(out, "r+") as f:
+        f["data"].attrs["imgen_config"] = "[1]"  # valid JSON, not a generation record
+    before = sha(out)
+    assert main(["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1", "--out",
+                 str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"imgen: error: {out} exists and has no journal to resume from; pass "
+                                       "--overwrite to replace it\n")
+    assert sha(out) == before
+
+
+def test_an_old_pickle_journal_is_refused_without_loading_and_discarded_with_overwrite(source_demos, tmp_path,
+                                                                                     capsys):
+    import pickle
+    import struct
+    import zlib
+
+    class Planted:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    marker = tmp_path / "pwned"
+    out = tmp_path / "mg.hdf5"
+    payload = pickle.dumps(Planted())
+    journal_path(out).write_bytes(struct.pack("<QI", len(payload), zlib.crc32(payload)) + payload)
+    before = sha(journal_path(out))
+    argv = ["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1", "--out",
+            str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"imgen: error: {journal_path(out)}: record 0 is in the pickle format of an older imgen, which is "
+                   "no longer read (a planted file could run code); move it away, or pass --overwrite to discard it\n")
+    assert not marker.exists() and sha(journal_path(out)) == before and not out.exists()
+    assert main([*argv, "--overwrite"]) == 0
+    assert not marker.exists() and _leftovers(out) == [out]

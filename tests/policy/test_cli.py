@@ -43,3 +43,40 @@ def test_eval_expert_reports_wilson_interval(capsys: pytest.CaptureFixture) -> N
     assert out["trials"] == 3 and out["noise"] == "on"
     assert out["ci_low"] <= out["success_rate"] <= out["ci_high"]
     assert len(out["per_trial"]) == 3 and out["per_trial"][0]["seed"] == 1_000_000
+
+
+def test_a_directory_as_data_is_named_as_one(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "a dir.hdf5"
+    folder.mkdir()
+    assert main(["train", "--task", "block_grasp", "--data", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"imgen: error: --data {folder}: is a directory, not an hdf5 file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a dir.hdf5"]
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_file"])
+def test_an_unwritable_video_dir_is_refused_before_any_trial(tmp_path, capsys: pytest.CaptureFixture,
+                                                              where: str) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    video_dir = blocker / "videos" if where == "under_a_file" else blocker
+    argv = ["eval", "--task", "block_grasp", "--policy", "expert", "--trials", "1", "--videos", "1",
+            "--video-dir", str(video_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"imgen: error: video directory {video_dir} ") and "is not a directory" in err
+    assert len(err.splitlines()) == 1 and blocker.read_text() == "keep me"
+
+
+def test_eval_refuses_existing_videos_before_any_trial(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    old = videos / "trial_1000001.mp4"
+    old.write_bytes(b"an earlier video")
+    argv = ["eval", "--task", "block_grasp", "--policy", "expert", "--video-dir", str(videos)]
+    assert main([*argv, "--trials", "3", "--videos", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"imgen: error: {old} exists; pass --overwrite to replace it\n" and "trial" not in out
+    assert [p.name for p in videos.iterdir()] == [old.name] and old.read_bytes() == b"an earlier video"
+    assert main([*argv, "--trials", "1", "--videos", "1", "--seed-base", "1000001", "--overwrite", "--json"]) == 0
+    assert [p.name for p in videos.iterdir()] == [old.name] and old.read_bytes()[4:8] == b"ftyp"  # an MP4 now

@@ -153,7 +153,7 @@ def test_time_scale_refuses_a_parameter_it_cannot_find_and_scales_out_of_range()
             RehearsalConfig(time_scale=bad)
 
 
-def test_rows_labels_and_seeds(tmp_path):
+def test_rows_labels_and_seeds(tmp_path, monkeypatch):
     ckpt = tmp_path / "i_mg" / "models" / "best.pth"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"x")
@@ -162,6 +162,15 @@ def test_rows_labels_and_seeds(tmp_path):
     assert CheckpointSpec.parse("expert") == CheckpointSpec("expert", "expert")
     with pytest.raises(ValueError, match="not a file"):
         CheckpointSpec.parse(str(tmp_path / "missing.pth"))
+    experts = tmp_path / "experts" / "models" / "best.pth"  # a checkpoint whose path starts with "expert"
+    experts.parent.mkdir(parents=True)
+    experts.write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert CheckpointSpec.parse("experts/models/best.pth") == CheckpointSpec("experts", str(experts.resolve()))
+    with_eq = tmp_path / "lr=1e-3" / "best.pth"  # a path holding '=' is a path, not LABEL=PATH
+    with_eq.parent.mkdir()
+    with_eq.write_bytes(b"x")
+    assert CheckpointSpec.parse(str(with_eq)) == CheckpointSpec("best", str(with_eq.resolve()))
     rows = plan_rows([CheckpointSpec("a", "expert"), CheckpointSpec("b", "expert")], ["none", "push", "none"])
     assert [(r.checkpoint.label, r.perturbation) for r in rows] == [("a", "none"), ("a", "push"), ("b", "none"),
                                                                      ("b", "push")]
@@ -262,9 +271,18 @@ def test_row_statistics_and_report():
     (["--checkpoint", "expert", "--time-scale", "0.25"], "number in [0.5, 1]"),
     (["--checkpoint", "expert", "--time-scale", "nan"], "number in [0.5, 1]"),
     (["--checkpoint", "/nonexistent/model.pth"], "is not a file"),
+    (["--checkpoint", "expert_v2.pth"], "is not a file"),  # a path, not the scripted expert
+    (["--checkpoint", "{text}"], "not a torch checkpoint"),
+    (["--checkpoint", "{folder}"], "is not a file"),
+    (["--checkpoint", "expert", "--out", "{text}/o"], "is not a directory"),
 ])
 def test_cli_refuses_bad_arguments_in_one_line(tmp_path, argv, message):
-    res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", *argv, "--out", str(tmp_path / "o")],
+    """Refused before any node starts (these never reach the network namespace)."""
+    (tmp_path / "a dir").mkdir()
+    (tmp_path / "notes.pth").write_text("not a checkpoint\n")
+    argv = [a.format(text=tmp_path / "notes.pth", folder=tmp_path / "a dir") for a in argv]
+    argv += [] if "--out" in argv else ["--out", str(tmp_path / "o")]
+    res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", *argv],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -133,3 +133,24 @@ def test_cli_sim_video_writes_an_mp4_and_rejects_bad_input(tmp_path: Path, capsy
                          (["--task", "coffee", "--width", "100"], "multiples of 16")):
         assert main(["sim", "video", *bad, "--out", str(tmp_path / "x.mp4")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_cli_sim_video_refuses_an_existing_mp4_unless_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from imgen_ros.cli.main import main
+
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"an earlier video")
+    argv = ["sim", "video", "--task", "block_grasp", "--noise", "off", "--width", "64", "--height", "48", "--json"]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"imgen: error: {out} exists; pass --overwrite to replace it\n"
+    assert out.read_bytes() == b"an earlier video"
+    under_a_file = tmp_path / "hostname" / "x.mp4"
+    under_a_file.parent.write_text("a file, not a directory")
+    assert main([*argv, "--out", str(under_a_file)]) == 2
+    assert capsys.readouterr().err == f"imgen: error: cannot write {under_a_file}: Not a directory\n"
+    stale = tmp_path / ".clip.mp4.99999999.imgen-tmp.mp4"  # left by a killed run (above any pid_max)
+    stale.write_bytes(b"half a video")
+    assert main([*argv, "--out", str(out), "--overwrite"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(read_video_frames(out)) == summary["frames"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "hostname"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from imgen_ros.cli.main import CliError
 from imgen_ros.data.merge import merge_datasets
@@ -14,20 +15,25 @@ from imgen_ros.data.validate import DatasetError, validate_dataset
 def run_info(args: argparse.Namespace) -> int:
     try:
         summary = summarize(args.file)
-    except DatasetError as exc:
+    except ValueError as exc:  # DatasetError, or a malformed JSON attribute
         raise CliError(str(exc)) from exc
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    """Check every file: ``<file>: ok`` on stdout, or one ``imgen: error: invalid dataset ...`` line on
+    stderr naming its problems; exit 2 at the end if any file was invalid."""
+    invalid = 0
     for path in args.files:
         try:
             validate_dataset(path, require_imgen=args.imgen)
         except DatasetError as exc:
-            raise CliError(str(exc)) from exc
-        print(f"{path}: ok")
-    return 0
+            invalid += 1
+            print(f"imgen: error: {exc}", file=sys.stderr, flush=True)
+            continue
+        print(f"{path}: ok", flush=True)
+    return 2 if invalid else 0
 
 
 def run_merge(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                           observability=args.observability,
                           seed_base=EVAL_SEED_BASE if args.seed_base is None else args.seed_base,
                           videos=args.videos, video_dir=video_dir, device=args.device, progress=progress,
-                          batch=args.batch)
+                          batch=args.batch, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
@@ -69,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=SEED.doc("trial i uses seed base+i (default 1000000)"))
     parser.add_argument("--videos", type=VIDEOS, default=0, help=VIDEOS.doc("record the first K trials as mp4"))
     parser.add_argument("--video-dir", default=None, help="where videos go (default: <policy dir>/videos)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing trial_<seed>.mp4 videos (refused before any trial otherwise)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=BATCH, default=DEFAULT_EVAL_BATCH,
                         help=BATCH.doc(f"envs rolled out side by side for a BC-RNN checkpoint, one batched "

@@ -35,7 +35,8 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
         raise CliError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
     source = Path(args.source)
     if not source.is_file():
-        raise CliError(f"--source {source}: no such file")
+        what = "is a directory, not an hdf5 file" if source.is_dir() else "no such file"
+        raise CliError(f"--source {source}: {what}")
     params = GenerationParams(
         replay=ReplayConfig(action_noise=args.action_noise, num_interp_steps=args.interp_steps,
                             num_fixed_steps=args.fixed_steps, hold_steps=args.hold_steps,

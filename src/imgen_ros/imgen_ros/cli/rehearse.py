@@ -21,10 +21,14 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imgen_ros.cli._args import EPISODES, SEED, bounded_float
 from imgen_ros.cli.main import CliError
 from imgen_ros.rehearsal import TIME_SCALE_RANGE
+
+if TYPE_CHECKING:
+    from imgen_ros.rehearsal.plan import CheckpointSpec
 
 DEPTH_RATE = bounded_float(15.0, 60.0, "below ~15 Hz the real arbiter's 75 ms pose time-out trips")
 TIME_SCALE = bounded_float(*TIME_SCALE_RANGE, "below 0.5 the graph's 1 s time-outs leave their declared ranges")
@@ -58,8 +62,28 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise CliError(f"{out} exists and is not an empty directory; pass --overwrite to replace it")
+    if not out.exists():  # refuse an --out under a file here, not after starting the graph
+        ancestor = next(p for p in out.absolute().parents if os.path.lexists(p))
+        if not ancestor.is_dir():
+            raise CliError(f"cannot write {out}: {ancestor} is not a directory")
+    _check_checkpoints(specs, config.task)
     _isolate()
     return _rehearse(args, config, rows, out)
+
+
+def _check_checkpoints(specs: list[CheckpointSpec], task: str) -> None:
+    """Refuse a file that is no checkpoint, or one of another task or observation layout, before any node starts."""
+    from imgen_ros.policy.checkpoint import CheckpointError, load_checked, task_obs_shapes
+    from imgen_ros.rehearsal.plan import EXPERT_SPECS
+
+    shapes = task_obs_shapes(task, "full")  # the rehearsal's policy_node observes fully (rehearsal.plan)
+    for spec in specs:
+        if spec.policy in EXPERT_SPECS:
+            continue
+        try:
+            load_checked(spec.policy, task, shapes, task_label="the rehearsal task", observability="full")
+        except CheckpointError as exc:
+            raise CliError(str(exc)) from exc
 
 
 OWN_NETNS_ENV = "IMGEN_REHEARSAL_NETNS"

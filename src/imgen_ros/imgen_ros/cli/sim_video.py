@@ -23,9 +23,7 @@ FRAME_EVERY = bounded_int(1, 1000)
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from imgen_ros.sim import make_env
-    from imgen_ros.sim.cameras import OffscreenRenderer
-    from imgen_ros.sim.video import VideoWriter, record_episode
+    from imgen_ros.data.outputs import OutputError, atomic_file
 
     validate_episode_args(args)
     if args.frame_every < 1:
@@ -35,8 +33,28 @@ def run_video(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":
         raise CliError(f"--out must be an .mp4 file, got '{out}'")
-    if not out.parent.is_dir():
-        raise CliError(f"output directory does not exist: '{out.parent}'")
+    try:  # refused up front if --out exists (without --overwrite) or cannot be written; replaced when complete
+        with atomic_file(out, overwrite=args.overwrite, suffix=".mp4") as tmp:
+            results, frames, wall_s = _record(args, tmp)
+    except OutputError as exc:
+        raise CliError(str(exc)) from exc
+    successes = sum(r.success for r in results)
+    summary = {"task": args.task, "policy": args.policy, "noise": args.noise, "seed": args.seed,
+               "episodes": len(results), "successes": successes, "success_rate": successes / len(results),
+               "frames": frames, "out": str(out), "wall_s": round(wall_s, 3)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {out}: {frames} frames, success {successes}/{len(results)}")
+    return 0
+
+
+def _record(args: argparse.Namespace, path: Path) -> tuple[list, int, float]:
+    """Record ``args.episodes`` episodes into the MP4 ``path``; (episode results, frames written, seconds)."""
+    from imgen_ros.sim import make_env
+    from imgen_ros.sim.cameras import OffscreenRenderer
+    from imgen_ros.sim.video import VideoWriter, record_episode
+
     try:
         env = make_env(args.task, noise=args.noise, observability=args.observability)
     except ValueError as exc:
@@ -55,7 +73,7 @@ def run_video(args: argparse.Namespace) -> int:
         renderer = OffscreenRenderer(env.model, shadows=args.shadows)
         start = time.perf_counter()
         results = []
-        with VideoWriter(out, fps=20.0 / args.frame_every) as writer:
+        with VideoWriter(path, fps=20.0 / args.frame_every) as writer:
             for i in range(args.episodes):
                 result = record_episode(env, policy, args.seed + i, writer, args.camera, args.width, args.height,
                                         frame_every=args.frame_every, renderer=renderer)
@@ -64,25 +82,18 @@ def run_video(args: argparse.Namespace) -> int:
                     print(f"episode {i} seed {result.seed}: {'success' if result.success else 'failure'} "
                           f"steps={result.steps} human_steps={result.intervention_steps}", flush=True)
             frames = writer.frames_written
+        return results, frames, time.perf_counter() - start
     finally:
         if renderer is not None:
             renderer.close()
         env.close()
-    successes = sum(r.success for r in results)
-    summary = {"task": args.task, "policy": args.policy, "noise": args.noise, "seed": args.seed,
-               "episodes": len(results), "successes": successes, "success_rate": successes / len(results),
-               "frames": frames, "out": str(out), "wall_s": round(time.perf_counter() - start, 3)}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"wrote {out}: {frames} frames, success {successes}/{len(results)}")
-    return 0
 
 
 def register_sim(sim_subparsers: argparse._SubParsersAction) -> None:
     video = sim_subparsers.add_parser("video", help="record episodes (naive expert or simulated human) as an MP4")
     add_episode_args(video, episodes=1)
-    video.add_argument("--out", required=True, help="output .mp4 path")
+    video.add_argument("--out", required=True, help="output .mp4 path (written beside it, renamed into place)")
+    video.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     video.add_argument("--camera", default=DEFAULT_CAMERA, help=f"scene camera (default {DEFAULT_CAMERA})")
     video.add_argument("--width", type=SIZE, default=640, help=SIZE.doc("pixels, a multiple of 16 (default 640)"))
     video.add_argument("--height", type=SIZE, default=480, help=SIZE.doc("pixels, a multiple of 16 (default 480)"))

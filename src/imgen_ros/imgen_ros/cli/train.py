@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     paths, weights = data_and_weights(items)
     for p in paths:
         if not Path(p).is_file():
-            raise CliError(f"--data {p}: file not found")
+            what = "is a directory, not an hdf5 file" if Path(p).is_dir() else "file not found"
+            raise CliError(f"--data {p}: {what}")
     check_complete(paths, args.allow_incomplete)
     try:
         cfg = TrainConfig(task=args.task, datasets=paths, weights=weights, out_dir=args.out, epochs=args.epochs,

@@ -1,7 +1,7 @@
 """Writing outputs safely: never replaced silently, never half-written in place, never one of the inputs.
 
 The rules every writing command follows (``imgen train``, ``dataset merge``, ``generate``,
-``collect``, ``bag2hdf5``, ``experiment``):
+``collect``, ``bag2hdf5``, ``experiment``, ``sim video``, ``eval --videos``):
 
 - An existing output is refused unless ``overwrite`` (``--overwrite``) is given.
 - An output that *is* one of the command's inputs is refused, with or without ``overwrite``. Paths
@@ -117,10 +117,11 @@ def fingerprint(path: PathLike, chunk: int = 1 << 20) -> dict[str, object]:
 # temporaries and parents
 # ----------------------------------------------------------------------------------------------
 
-def temp_path(out: PathLike) -> Path:
-    """This process's hidden temporary for ``out``: ``.<name>.<pid>.imgen-tmp`` in the same folder."""
+def temp_path(out: PathLike, suffix: str = "") -> Path:
+    """This process's hidden temporary for ``out``: ``.<name>.<pid>.imgen-tmp<suffix>`` in the same folder
+    (``suffix``, e.g. ``.mp4``, for writers that pick the format by extension)."""
     out = Path(out)
-    return out.with_name(f".{out.name}.{os.getpid()}{TEMP_SUFFIX}")
+    return out.with_name(f".{out.name}.{os.getpid()}{TEMP_SUFFIX}{suffix}")
 
 
 def partial_path(out: PathLike) -> Path:
@@ -150,9 +151,9 @@ def remove_stale_temps(out: PathLike) -> list[Path]:
         return removed
     for item in siblings:
         name = item.name
-        if not (name.startswith(prefix) and name.endswith(TEMP_SUFFIX)):
+        pid, marked, _ = name[len(prefix):].partition(TEMP_SUFFIX)
+        if not (name.startswith(prefix) and marked):
             continue
-        pid = name[len(prefix):-len(TEMP_SUFFIX)]
         if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -268,8 +269,10 @@ def _create_empty(path: Path, out: Path, created: list[Path], flag: int) -> None
 
 
 @contextlib.contextmanager
-def atomic_file(out: PathLike, *, overwrite: bool = False, inputs: Iterable[PathLike] = ()) -> Iterator[Path]:
-    """Yield a temporary path beside ``out`` to write; on success it replaces ``out`` atomically.
+def atomic_file(out: PathLike, *, overwrite: bool = False, inputs: Iterable[PathLike] = (),
+                suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``out`` (ending in ``suffix``) to write; on success it replaces ``out``
+    atomically.
 
     Refused up front (OutputError) when ``out`` exists without ``overwrite``, is one of ``inputs``,
     or cannot be written. On any exception the temporary and the parent folders made for it are
@@ -278,7 +281,7 @@ def atomic_file(out: PathLike, *, overwrite: bool = False, inputs: Iterable[Path
     out = check_file_output(out, overwrite=overwrite, inputs=inputs)
     created = make_parents(out)
     remove_stale_temps(out)
-    tmp = temp_path(out)
+    tmp = temp_path(out, suffix)
     _create_empty(tmp, out, created, os.O_EXCL)
     try:
         yield tmp

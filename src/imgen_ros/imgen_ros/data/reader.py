@@ -47,7 +47,10 @@ class DatasetReader:
         """``data.attrs[name]`` decoded from JSON (generation config, stats, bookkeeping)."""
         if name not in self._data.attrs:
             return default
-        return json.loads(self._data.attrs[name])
+        try:
+            return json.loads(self._data.attrs[name])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.path}: data.attrs[{name!r}] is not valid JSON ({exc})") from exc
 
     def num_samples(self, demo: str) -> int:
         return int(self._data[demo].attrs["num_samples"])

@@ -52,6 +52,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
         sources = Counter(str(reader.demo_attrs(d).get("source", "unknown")) for d in demos)
         steps = int(lengths.sum())
         complete, progress = completion(path)
+        stats = reader.json_attr("imgen_stats")
         return {
             "file": str(path),
             "complete": complete,
@@ -70,7 +71,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
             "sources": dict(sorted(sources.items())),
             "masks": {m: len(reader.demos(m)) for m in reader.masks()},
             "obs_keys": reader.obs_keys(),
-            "generation_stats": reader.json_attr("imgen_stats"),
+            "generation_stats": stats if isinstance(stats, dict) else None,
         }
 
 

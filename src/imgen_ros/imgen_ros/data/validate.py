@@ -15,6 +15,9 @@ from imgen_ros.data.writer import DEMO_PREFIX, demo_index
 
 ACTION_BOUND_TOLERANCE = 1e-6
 REQUIRED_DEMO_KEYS = ("actions", "rewards", "dones", "states", "obs")
+# what h5py/numpy raise on a file whose layout is not the expected one (a group where a dataset belongs,
+# a string attribute where a number belongs, ...) or whose bytes cannot be read (corrupt chunks)
+MALFORMED = (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,16 @@ def find_issues(path: str | Path, *, require_imgen: bool = False, task: str | No
     except OSError as exc:
         return [DatasetIssue(file, None, None, f"not a readable HDF5 file ({exc})")]
     with handle as f:
-        return _file_issues(f, file, require_imgen, task)
+        try:
+            return _file_issues(f, file, require_imgen, task)
+        except MALFORMED as exc:
+            return [DatasetIssue(file, None, None, f"malformed or unreadable content ({_describe(exc)})")]
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` for an issue text."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None = None) -> list[DatasetIssue]:
@@ -105,25 +117,36 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None 
     obs_shapes_ref: dict[str, tuple[tuple[int, ...], str]] = {}
     total = 0
     for name in demos:
-        group = data[name]
-        n = _demo_issues(group, name, add, require_imgen)
+        try:
+            group = data[name]
+            if not isinstance(group, h5py.Group):
+                add(name, None, "is not a group")
+                continue
+            n = _demo_issues(group, name, add, require_imgen)
+            if isinstance(group.get("obs"), h5py.Group):
+                keys = set(group["obs"].keys())
+                if obs_keys_ref is None:
+                    obs_keys_ref = keys
+                elif keys != obs_keys_ref:
+                    add(name, "obs", f"observation keys {sorted(keys)} differ from other demos' {sorted(obs_keys_ref)}")
+                for key, ds in _datasets(group["obs"]):
+                    shape, first = obs_shapes_ref.setdefault(key, (ds.shape[1:], name))
+                    if ds.shape[1:] != shape:
+                        add(name, f"obs/{key}", f"per-step shape {ds.shape[1:]} differs from {first}'s {shape}")
+        except MALFORMED as exc:
+            add(name, None, f"malformed or unreadable ({_describe(exc)})")
+            continue
         if n is not None:
             total += n
-        if "obs" in group:
-            keys = set(group["obs"].keys())
-            if obs_keys_ref is None:
-                obs_keys_ref = keys
-            elif keys != obs_keys_ref:
-                add(name, "obs", f"observation keys {sorted(keys)} differ from other demos' {sorted(obs_keys_ref)}")
-            for key, ds in _datasets(group["obs"]):
-                shape, first = obs_shapes_ref.setdefault(key, (ds.shape[1:], name))
-                if ds.shape[1:] != shape:
-                    add(name, f"obs/{key}", f"per-step shape {ds.shape[1:]} differs from {first}'s {shape}")
     if "total" not in data.attrs:
         add(None, "data.attrs[total]", "missing attribute")
+    elif _int_attr(data.attrs["total"]) is None:
+        add(None, "data.attrs[total]", f"not an integer ({data.attrs['total']!r})")
     elif int(data.attrs["total"]) != total:
         add(None, "data.attrs[total]", f"is {int(data.attrs['total'])} but demos hold {total} samples")
-    if "mask" in f:
+    if "mask" in f and not isinstance(f["mask"], h5py.Group):
+        add(None, "mask", "is not a group")
+    elif "mask" in f:
         demo_set = set(demos)
         for mask in f["mask"].keys():
             for entry in np.asarray(f["mask"][mask][:]):
@@ -137,13 +160,23 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
     if "num_samples" not in group.attrs:
         add(name, "attrs[num_samples]", "missing attribute")
         return None
-    n = int(group.attrs["num_samples"])
+    n = _int_attr(group.attrs["num_samples"])
+    if n is None or n < 0:
+        add(name, "attrs[num_samples]", f"not a count ({group.attrs['num_samples']!r})")
+        return None
     required = REQUIRED_DEMO_KEYS + (("action_modes",) if require_imgen else ())
     for key in required:
         if key not in group:
             add(name, key, "missing")
+    for key in ("actions", "rewards", "dones", "states", "action_modes"):
+        if key in group and not isinstance(group[key], h5py.Dataset):
+            add(name, key, "is not a dataset")
+            return n
     if "actions" in group:
         actions = group["actions"][()]
+        if actions.dtype.kind not in "iuf":
+            add(name, "actions", f"not numbers (dtype {actions.dtype})")
+            return n
         if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
             add(name, "actions", f"shape {actions.shape}, expected ({n}, {ACTION_DIM})")
         elif actions.shape[0] != n:
@@ -166,16 +199,30 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
     for prefix in ("obs", "next_obs", "datagen_info"):
         if prefix not in group:
             continue
+        if not isinstance(group[prefix], h5py.Group):
+            add(name, prefix, "is not a group")
+            continue
         for key, ds in _datasets(group[prefix]):
             if ds.shape[:1] != (n,):
                 add(name, f"{prefix}/{key}", f"length {ds.shape[0] if ds.ndim else 0} != num_samples {n}")
             elif prefix != "datagen_info" and ds.dtype.kind == "f" and not np.all(np.isfinite(ds[()])):
                 add(name, f"{prefix}/{key}", "contains NaN/Inf")
-    if "obs" in group and "next_obs" in group:
+    if isinstance(group.get("obs"), h5py.Group) and isinstance(group.get("next_obs"), h5py.Group):
         missing = set(group["obs"].keys()) - set(group["next_obs"].keys())
         if missing:
             add(name, "next_obs", f"missing keys {sorted(missing)} present in obs")
     return n
+
+
+def _int_attr(value: object) -> int | None:
+    """An integer-valued attribute as int; None for anything else (text, arrays, fractions)."""
+    try:
+        number = np.asarray(value)
+        if number.ndim != 0 or number.dtype.kind not in "iuf" or number != int(number):
+            return None
+        return int(number)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _datasets(group: h5py.Group, prefix: str = ""):

@@ -1,6 +1,6 @@
 """Append-only, crash-tolerant log of finished generation attempts (``<out>.journal``).
 
-Each record is ``[8-byte length][4-byte crc32][pickle payload]`` written with one ``write`` and a
+Each record is ``[8-byte length][4-byte crc32][payload]`` written with one ``write`` and a
 flush, so a process killed (even with SIGKILL) at any moment leaves a log whose records are all
 intact except possibly a torn last one, which :func:`read_journal` detects and drops. The first
 record is a header with the generation config and the content fingerprints (size, sha256) of the
@@ -8,17 +8,109 @@ run's input files (source dataset, policy checkpoint); a rerun with a different 
 inputs changed on disk, is refused (``imgen_ros.datagen.runner``).
 (Flushing is enough for process crashes; the OS keeps the written pages. It is not a guard against
 power loss, which would need fsync.)
+
+Payloads are never unpickled (a planted journal could run code on resume): a payload is
+``b"J1"``, the 4-byte length of a JSON document, the JSON, then an ``.npz`` of the record's numpy
+arrays, loaded with ``allow_pickle=False``. The JSON holds plain scalars and strings as themselves
+and everything else tagged: ``["d", {...}]`` dict, ``["l", [...]]`` list, ``["t", [...]]`` tuple,
+``["a", i]`` array ``i`` of the npz, ``["s", i]`` numpy scalar, ``["c", name, {...}]`` one of the
+dataclasses :data:`RECORD_CLASSES` (attempt results and their episodes). A journal of an older
+imgen (pickle payloads) is refused (:class:`JournalError`).
 """
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
+import io
+import json
 import struct
 import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 _HEADER = struct.Struct("<QI")
+_MAGIC = b"J1"
+_JSON_LEN = struct.Struct("<I")
+RECORD_CLASSES = ("AttemptResult", "Episode")
+
+
+class JournalError(ValueError):
+    """A journal record that is intact (its checksum matches) but not a record this imgen reads."""
+
+
+def _classes() -> dict[str, type]:
+    from imgen_ros.data.episode import Episode
+    from imgen_ros.datagen.episodes import AttemptResult
+
+    return {"AttemptResult": AttemptResult, "Episode": Episode}
+
+
+def _encode(value: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.hasobject:
+            raise TypeError(f"journal records cannot hold object arrays ({value.dtype})")
+        arrays.append(np.asarray(value))
+        return ["a" if isinstance(value, np.ndarray) else "s", len(arrays) - 1]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("journal record dicts need string keys")
+        return ["d", {k: _encode(v, arrays) for k, v in value.items()}]
+    if isinstance(value, (list, tuple)):
+        return ["l" if isinstance(value, list) else "t", [_encode(v, arrays) for v in value]]
+    name = type(value).__name__
+    if dataclasses.is_dataclass(value) and name in RECORD_CLASSES:
+        return ["c", name, {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}]
+    raise TypeError(f"journal records cannot hold {name}")
+
+
+def _decode(value: Any, arrays: Any, classes: dict[str, type]) -> Any:
+    if not isinstance(value, list):
+        return value
+    tag, body = value[0], value[-1]
+    if tag == "d":
+        return {k: _decode(v, arrays, classes) for k, v in body.items()}
+    if tag in ("l", "t"):
+        items = [_decode(v, arrays, classes) for v in body]
+        return items if tag == "l" else tuple(items)
+    if tag in ("a", "s"):
+        array = arrays[f"a{int(body)}"]
+        return array if tag == "a" else array[()]
+    if tag == "c":
+        return classes[value[1]](**{k: _decode(v, arrays, classes) for k, v in body.items()})
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def encode_record(record: Any) -> bytes:
+    """The journal payload of ``record`` (TypeError for what a journal cannot hold)."""
+    arrays: list[np.ndarray] = []
+    doc = json.dumps(_encode(record, arrays)).encode()
+    blob = io.BytesIO()
+    if arrays:
+        np.savez(blob, **{f"a{i}": a for i, a in enumerate(arrays)})  # no object arrays: nothing pickled
+    return _MAGIC + _JSON_LEN.pack(len(doc)) + doc + blob.getvalue()
+
+
+def decode_record(payload: bytes, where: str = "journal record") -> Any:
+    """The record in ``payload``; JournalError if it is not one (never unpickles)."""
+    if payload[:1] == b"\x80":
+        raise JournalError(f"{where} is in the pickle format of an older imgen, which is no longer read (a planted "
+                           "file could run code)")
+    try:
+        if not payload.startswith(_MAGIC):
+            raise ValueError("no journal record marker")
+        start = len(_MAGIC) + _JSON_LEN.size
+        (n,) = _JSON_LEN.unpack_from(payload, len(_MAGIC))
+        doc = json.loads(payload[start:start + n])
+        rest = payload[start + n:]
+        arrays = np.load(io.BytesIO(rest), allow_pickle=False) if rest else {}
+        return _decode(doc, arrays, _classes())
+    except Exception as exc:  # whatever a foreign payload makes json/numpy/the dataclasses raise
+        first = (str(exc).splitlines() or [""])[0]
+        raise JournalError(f"{where} is not a valid journal record ({type(exc).__name__}: {first})") from None
 
 
 def journal_path(out: str | Path) -> Path:
@@ -27,7 +119,9 @@ def journal_path(out: str | Path) -> Path:
 
 
 def read_journal(path: str | Path) -> tuple[list[Any], int]:
-    """All intact records, and the byte length of the intact prefix (where appending resumes)."""
+    """All intact records, and the byte length of the intact prefix (where appending resumes).
+
+    JournalError if an intact record cannot be decoded (an old pickle journal, or a foreign file)."""
     path = Path(path)
     if not path.exists():
         return [], 0
@@ -39,10 +133,7 @@ def read_journal(path: str | Path) -> tuple[list[Any], int]:
         payload = blob[pos + _HEADER.size: pos + _HEADER.size + length]
         if len(payload) < length or zlib.crc32(payload) != crc:
             break
-        try:
-            records.append(pickle.loads(payload))
-        except Exception:
-            break
+        records.append(decode_record(payload, f"{path}: record {len(records)}"))
         pos += _HEADER.size + length
     return records, pos
 
@@ -59,7 +150,7 @@ class JournalWriter:
         self._file.seek(valid_bytes)
 
     def append(self, record: Any) -> None:
-        payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = encode_record(record)
         self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self._file.flush()
 

@@ -43,7 +43,7 @@ from imgen_ros.data.writer import DatasetWriter
 from imgen_ros.datagen.episodes import AttemptResult
 from imgen_ros.datagen.executors import make_executor
 from imgen_ros.datagen.job import GenerationJob, context_for
-from imgen_ros.datagen.journal import JournalWriter, journal_path, read_journal
+from imgen_ros.datagen.journal import JournalError, JournalWriter, journal_path, read_journal
 
 FORMAT_VERSION = 1
 
@@ -105,7 +105,17 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
     if out.is_dir():
         raise OutputError(f"{out} is a directory; the output must be a file path")
     header = journal_header(job, options.n)
-    records, valid_bytes = read_journal(jpath)
+    try:
+        records, valid_bytes = read_journal(jpath)
+    except OSError as exc:
+        raise OutputError(f"cannot read {jpath}: {exc.strerror or exc}") from exc
+    except JournalError as exc:  # an old (pickle) or foreign journal: never loaded, discarded with --overwrite
+        if not options.overwrite:
+            raise OutputError(f"{exc}; move it away, or pass --overwrite to discard it") from None
+        records, valid_bytes = [], 0
+    if not records and not options.overwrite and jpath.exists() and jpath.stat().st_size > 0:
+        raise OutputError(f"{jpath} exists and is not a readable generation journal (another file, or a journal "
+                          "cut off before its header was written); move it away, or pass --overwrite to discard it")
     if records and options.overwrite and records[0] != header:
         records, valid_bytes = [], 0  # --overwrite: a journal of other settings/inputs is discarded; a match resumes
     if records:
@@ -321,7 +331,7 @@ def _completed_report(out: Path, header: dict[str, Any]) -> tuple[RunReport | No
                     return None, f" (made from other inputs: {changed})"
                 return RunReport(out, header["n"], int(stats.get("attempts", 0)), stats.get("outcomes", {}),
                                  0.0, 0, stats.get("timing", {}), already_complete=True), ""
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):  # not a finished run of ours
         return None, ""
     return None, ""
 

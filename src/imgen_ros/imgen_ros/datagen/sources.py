@@ -25,7 +25,20 @@ def load_episodes(path: str | Path, task: str, mask: str | None = None) -> list[
         demos = reader.demos(mask)
         if not demos:
             raise ValueError(f"{path}: no source demos" + (f" in mask {mask!r}" if mask else ""))
-        return [(d, reader.load_episode(d)) for d in demos]
+        episodes = [(d, reader.load_episode(d)) for d in demos]
+    for name, episode in episodes:
+        _check_finite(path, name, episode.datagen_info)
+    return episodes
+
+
+def _check_finite(path: str | Path, demo: str, info: dict[str, Any]) -> None:
+    """Refuse NaN/Inf in a source's ``datagen_info`` (the poses generation replays), naming file, demo and key."""
+    for key, value in info.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            step = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise ValueError(f"{path} data/{demo} [datagen_info/{key}]: non-finite value (NaN/Inf) at step {step}; "
+                             "generation replays these poses")
 
 
 @dataclass

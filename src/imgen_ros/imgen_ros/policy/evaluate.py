@@ -16,6 +16,7 @@ that picked the best checkpoint.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.data.outputs import atomic_file, check_file_output
 from imgen_ros.policy.batch_rollout import (
     DEFAULT_EVAL_BATCH,
     MAX_EVAL_BATCH,
@@ -204,11 +206,12 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
              observability: str = "full", seed_base: int = EVAL_SEED_BASE, videos: int = 0,
              video_dir: str | Path | None = None, device: str = "cpu", env: Any = None,
              progress: Callable[[int, int, int], None] | None = None,
-             batch: int = DEFAULT_EVAL_BATCH) -> EvalResult:
+             batch: int = DEFAULT_EVAL_BATCH, overwrite: bool = False) -> EvalResult:
     """Roll ``policy`` out ``trials`` times in ``task`` (seeds ``seed_base + i``) and count successes.
 
     ``policy`` may be a Policy object or a spec for :func:`load_policy`. The first ``videos``
-    trials are recorded to ``video_dir/trial_<seed>.mp4``. ``progress(done, trials, successes)``
+    trials are recorded to ``video_dir/trial_<seed>.mp4``; an existing one is refused before any trial
+    unless ``overwrite``. ``progress(done, trials, successes)``
     is called after each trial (in the order trials finish). A batchable checkpoint runs the
     trials without video on up to ``batch`` envs side by side (``batch=1`` or a given ``env``: one
     at a time); ``per_trial`` is in seed order either way.
@@ -219,8 +222,10 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
         raise ValueError(f"batch must be in 1..{MAX_EVAL_BATCH}, got {batch}")
     if videos and video_dir is None:
         raise ValueError("videos > 0 needs a video_dir")
-    if videos and Path(video_dir).exists() and not Path(video_dir).is_dir():
-        raise ValueError(f"video directory {video_dir} exists and is not a directory")
+    if videos:
+        _check_video_dir(Path(video_dir))
+        for i in range(min(videos, trials)):
+            check_file_output(_video_path(video_dir, seed_base + i), overwrite=overwrite)
     own_env = env is None
     from imgen_ros.sim import make_env
 
@@ -255,7 +260,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                 frames: list[NDArray] = []
                 result = run_episode(env, policy, seed, on_frame=frames.append,
                                      render=lambda: env.render(VIDEO_CAMERA, 320, 240))
-                video_paths.append(str(_write_video(frames, Path(video_dir) / f"trial_{seed}.mp4")))
+                video_paths.append(str(_write_video(frames, _video_path(video_dir, seed), overwrite)))
             else:
                 result = run_episode(env, policy, seed)
             finished(result.seed, result.success, result.steps, result.mistake)
@@ -275,11 +280,32 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                       per_trial=results, videos=video_paths)
 
 
-def _write_video(frames: list[NDArray], path: Path) -> Path:
+def _check_video_dir(folder: Path) -> None:
+    """Refuse (ValueError) a video directory that is a file, lies under a file or cannot be written,
+    before any trial runs."""
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "exists" if existing == folder else f"lies under {existing}, which exists"
+        raise ValueError(f"video directory {folder} {where} and is not a directory")
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f"video directory {folder}: {existing} is not writable")
+
+
+def _video_path(video_dir: str | Path, seed: int) -> Path:
+    return Path(video_dir) / f"trial_{seed}.mp4"
+
+
+def _write_video(frames: list[NDArray], path: Path, overwrite: bool) -> Path:
+    """Write ``frames`` to ``path`` (beside it first, renamed into place when complete)."""
     import imageio.v2 as imageio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(path, fps=20, macro_block_size=1) as writer:
-        for frame in frames:
-            writer.append_data(np.asarray(frame, dtype=np.uint8))
+    try:
+        with atomic_file(path, overwrite=overwrite, suffix=".mp4") as tmp, \
+                imageio.get_writer(tmp, fps=20, macro_block_size=1) as writer:
+            for frame in frames:
+                writer.append_data(np.asarray(frame, dtype=np.uint8))
+    except OSError as exc:
+        raise ValueError(f"cannot write video {path}: {exc.strerror or exc}") from exc
     return path

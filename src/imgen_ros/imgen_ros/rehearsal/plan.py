@@ -84,6 +84,9 @@ TIME_UNSCALED: dict[str, dict[str, str]] = {
 }
 
 
+EXPERT_SPECS = ("expert", "expert:true")  # policy_node runs the naive scripted expert for either
+
+
 @dataclass(frozen=True)
 class CheckpointSpec:
     """A policy to rehearse: a robomimic checkpoint or ``expert``, with the label its rows carry."""
@@ -94,13 +97,14 @@ class CheckpointSpec:
     @classmethod
     def parse(cls, text: str) -> CheckpointSpec:
         """``PATH``, ``expert`` or ``LABEL=PATH`` (the label defaults to the training directory's name
-        for ``.../<name>/models/best.pth``, else the file's stem)."""
+        for ``.../<name>/models/best.pth``, else the file's stem). Only the exact words ``expert`` and
+        ``expert:true`` name the scripted expert; an existing file whose path holds ``=`` is a PATH."""
         label, sep, policy = text.partition("=")
-        if not sep:
+        if not sep or Path(text).expanduser().is_file():
             label, policy = "", text
         if not policy:
             raise ValueError(f"--checkpoint {text!r}: empty checkpoint path")
-        if policy.startswith("expert"):
+        if policy in EXPERT_SPECS:
             return cls(label or policy, policy)
         path = Path(policy).expanduser()
         if not path.is_file():

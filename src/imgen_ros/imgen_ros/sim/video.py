@@ -49,8 +49,9 @@ class VideoWriter:
             raise ValueError(f"video path must end in .mp4, got '{self.path}'")
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        if not self.path.parent.exists():
-            raise ValueError(f"output directory does not exist: '{self.path.parent}'")
+        if not self.path.parent.is_dir():
+            problem = "is not a directory" if self.path.parent.exists() else "does not exist"
+            raise ValueError(f"output directory {problem}: '{self.path.parent}'")
         self.fps = fps
         self.frames_written = 0
         self._shape: tuple[int, ...] | None = None
