@@ -175,7 +175,11 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
         early = cell["within_prior_horizon"]
         assert early["steps"] == 200 and 0 <= early["successes"] <= cell["successes"]
         assert Path(cell["checkpoint"]).is_file()
-    assert (out / "results.md").read_text().count("|") > 20
+    md = (out / "results.md").read_text()
+    for row in results["rows"]:  # each row also gives its checkpoint's own selection score
+        (line,) = [line for line in md.splitlines() if line.startswith(f"| {row['variant']} |")]
+        assert f"| {row['results']['Simulation']['selection_success_rate']:.0%} |" in line
+    assert "this is not the paper's number" in md  # smoke selects on 2 rollouts, the paper on 50
     assert (out / "results.png").stat().st_size > 0
     # rerun: every step is reused, nothing recomputed
     capsys.readouterr()
