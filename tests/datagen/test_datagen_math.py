@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from imgen_ros.core.pose import make_pose, pose_inv
 from imgen_ros.data.episode import Episode
-from imgen_ros.datagen.journal import JournalWriter, read_journal
+from imgen_ros.datagen.journal import JournalWriter, journal_counts, read_journal
 from imgen_ros.datagen.replay import ReplayConfig, adapt_segment
 from imgen_ros.datagen.segments import (
     GRIPPER_SETTLE_STEPS,
@@ -189,6 +189,12 @@ def test_journal_round_trips_attempt_results_without_pickle(tmp_path):
         np.testing.assert_array_equal(getattr(back, name), getattr(ep, name))
     assert back.datagen_info.keys() == ep.datagen_info.keys()
     np.testing.assert_array_equal(back.datagen_info["eef_pose"], ep.datagen_info["eef_pose"])
+    # progress without decoding arrays: 2 attempts, 1 kept; a torn tail does not count
+    assert journal_counts(path) == (2, 1)
+    with open(path, "ab") as f:
+        f.write(b"\x05\x00")
+    assert journal_counts(path) == (2, 1)
+    assert journal_counts(tmp_path / "missing.journal") == (0, 0)
 
 
 class _Planted:

@@ -25,6 +25,7 @@ import io
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,19 @@ def journal_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".journal")
 
 
+def _intact_payloads(path: Path) -> Iterator[tuple[bytes, int]]:
+    """Each intact record's payload and the byte offset just after it, up to a torn or corrupt one."""
+    blob = path.read_bytes()
+    pos = 0
+    while pos + _HEADER.size <= len(blob):
+        length, crc = _HEADER.unpack_from(blob, pos)
+        payload = blob[pos + _HEADER.size: pos + _HEADER.size + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        pos += _HEADER.size + length
+        yield payload, pos
+
+
 def read_journal(path: str | Path) -> tuple[list[Any], int]:
     """All intact records, and the byte length of the intact prefix (where appending resumes).
 
@@ -125,17 +139,36 @@ def read_journal(path: str | Path) -> tuple[list[Any], int]:
     path = Path(path)
     if not path.exists():
         return [], 0
-    blob = path.read_bytes()
     records: list[Any] = []
-    pos = 0
-    while pos + _HEADER.size <= len(blob):
-        length, crc = _HEADER.unpack_from(blob, pos)
-        payload = blob[pos + _HEADER.size: pos + _HEADER.size + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            break
+    valid_bytes = 0
+    for payload, end in _intact_payloads(path):
         records.append(decode_record(payload, f"{path}: record {len(records)}"))
-        pos += _HEADER.size + length
-    return records, pos
+        valid_bytes = end
+    return records, valid_bytes
+
+
+def journal_counts(path: str | Path) -> tuple[int, int]:
+    """(attempts, kept episodes) journaled so far, read from the records' JSON alone: no arrays are
+    decoded, so it is cheap enough to poll during a long run. JournalError as :func:`read_journal`."""
+    path = Path(path)
+    if not path.exists():
+        return 0, 0
+    attempts = kept = 0
+    for index, (payload, _) in enumerate(_intact_payloads(path)):
+        if index == 0:
+            decode_record(payload, f"{path}: record 0")  # the header: refuse what is not a journal of ours
+            continue
+        try:
+            (n,) = _JSON_LEN.unpack_from(payload, len(_MAGIC))
+            doc = json.loads(payload[len(_MAGIC) + _JSON_LEN.size:len(_MAGIC) + _JSON_LEN.size + n])
+            fields = doc[2] if payload.startswith(_MAGIC) and doc[:2] == ["c", "AttemptResult"] else None
+        except (struct.error, ValueError, TypeError, IndexError):
+            fields = None
+        if not isinstance(fields, dict):
+            raise JournalError(f"{path}: record {index} is not a generation attempt")
+        attempts += 1
+        kept += fields.get("episode") is not None
+    return attempts, kept
 
 
 class JournalWriter:

@@ -32,14 +32,12 @@ from imgen_ros.nodes._ros import attach_diagnostics, declare_config, run
 
 def journal_progress(out: Path) -> tuple[int, int]:
     """(attempts, successes) journaled so far by a generation run writing ``out``."""
-    from imgen_ros.datagen.journal import JournalError, journal_path, read_journal
+    from imgen_ros.datagen.journal import JournalError, journal_counts, journal_path
 
     try:
-        records, _ = read_journal(journal_path(out))
+        return journal_counts(journal_path(out))
     except JournalError:  # not a journal this imgen reads; the generation run itself reports it
         return 0, 0
-    results = records[1:]
-    return len(results), sum(1 for r in results if getattr(r, "kept", False))
 
 
 def final_counts(out: Path) -> tuple[int, int]:
