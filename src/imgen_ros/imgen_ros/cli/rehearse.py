@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from imgen_ros.cli._args import EPISODES, SEED, bounded_float
 from imgen_ros.cli.main import CliError
+from imgen_ros.data.outputs import nearest_existing
 from imgen_ros.rehearsal import TIME_SCALE_RANGE
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise CliError(f"{out} exists and is not an empty directory; pass --overwrite to replace it")
     if not out.exists():  # refuse an --out under a file here, not after starting the graph
-        ancestor = next(p for p in out.absolute().parents if os.path.lexists(p))
+        ancestor = nearest_existing(out)
         if not ancestor.is_dir():
             raise CliError(f"cannot write {out}: {ancestor} is not a directory")
     _check_checkpoints(specs, config.task)

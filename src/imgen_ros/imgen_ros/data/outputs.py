@@ -165,6 +165,14 @@ def remove_stale_temps(out: PathLike) -> list[Path]:
     return removed
 
 
+def nearest_existing(path: PathLike) -> Path:
+    """``path`` itself if it exists, else its innermost existing ancestor (what a write there would meet)."""
+    existing = Path(path).absolute()
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    return existing
+
+
 def make_parents(path: PathLike) -> list[Path]:
     """Create the missing parent directories of ``path``; returns those created (outermost first)."""
     parent = Path(path).parent

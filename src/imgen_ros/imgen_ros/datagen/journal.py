@@ -95,18 +95,22 @@ def encode_record(record: Any) -> bytes:
     return _MAGIC + _JSON_LEN.pack(len(doc)) + doc + blob.getvalue()
 
 
+def _split(payload: bytes) -> tuple[Any, bytes]:
+    """A payload's JSON document (decoded) and the npz bytes after it (ValueError/struct.error if malformed)."""
+    if not payload.startswith(_MAGIC):
+        raise ValueError("no journal record marker")
+    start = len(_MAGIC) + _JSON_LEN.size
+    (n,) = _JSON_LEN.unpack_from(payload, len(_MAGIC))
+    return json.loads(payload[start:start + n]), payload[start + n:]
+
+
 def decode_record(payload: bytes, where: str = "journal record") -> Any:
     """The record in ``payload``; JournalError if it is not one (never unpickles)."""
     if payload[:1] == b"\x80":
         raise JournalError(f"{where} is in the pickle format of an older imgen, which is no longer read (a planted "
                            "file could run code)")
     try:
-        if not payload.startswith(_MAGIC):
-            raise ValueError("no journal record marker")
-        start = len(_MAGIC) + _JSON_LEN.size
-        (n,) = _JSON_LEN.unpack_from(payload, len(_MAGIC))
-        doc = json.loads(payload[start:start + n])
-        rest = payload[start + n:]
+        doc, rest = _split(payload)
         arrays = np.load(io.BytesIO(rest), allow_pickle=False) if rest else {}
         return _decode(doc, arrays, _classes())
     except Exception as exc:  # whatever a foreign payload makes json/numpy/the dataclasses raise
@@ -159,9 +163,8 @@ def journal_counts(path: str | Path) -> tuple[int, int]:
             decode_record(payload, f"{path}: record 0")  # the header: refuse what is not a journal of ours
             continue
         try:
-            (n,) = _JSON_LEN.unpack_from(payload, len(_MAGIC))
-            doc = json.loads(payload[len(_MAGIC) + _JSON_LEN.size:len(_MAGIC) + _JSON_LEN.size + n])
-            fields = doc[2] if payload.startswith(_MAGIC) and doc[:2] == ["c", "AttemptResult"] else None
+            doc, _ = _split(payload)
+            fields = doc[2] if doc[:2] == ["c", "AttemptResult"] else None
         except (struct.error, ValueError, TypeError, IndexError):
             fields = None
         if not isinstance(fields, dict):

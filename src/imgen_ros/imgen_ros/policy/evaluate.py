@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.data.outputs import atomic_file, check_file_output
+from imgen_ros.data.outputs import atomic_file, check_file_output, nearest_existing
 from imgen_ros.policy.batch_rollout import (
     DEFAULT_EVAL_BATCH,
     MAX_EVAL_BATCH,
@@ -283,11 +283,9 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
 def _check_video_dir(folder: Path) -> None:
     """Refuse (ValueError) a video directory that is a file, lies under a file or cannot be written,
     before any trial runs."""
-    existing = folder
-    while not os.path.lexists(existing) and existing.parent != existing:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
-        where = "exists" if existing == folder else f"lies under {existing}, which exists"
+        where = "exists" if existing == folder.absolute() else f"lies under {existing}, which exists"
         raise ValueError(f"video directory {folder} {where} and is not a directory")
     if not os.access(existing, os.W_OK):
         raise ValueError(f"video directory {folder}: {existing} is not writable")
