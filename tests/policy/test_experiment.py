@@ -134,7 +134,11 @@ def test_seed_summaries_report_mean_and_sample_spread() -> None:
     assert nearest["std"] == 0.0 and "paper_mean" not in nearest
 
 
-def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precision_wins(tmp_path: Path) -> None:
+def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precision_wins(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgen_ros.policy import precision
+
+    monkeypatch.setattr(precision, "bf16_unavailable_reason", lambda: None)  # a CPU with a bfloat16 LSTM
     fast, demo = build_plan("block_grasp", "fast", tmp_path), build_plan("block_grasp", "demo", tmp_path)
     assert fast.precision == "bf16" and demo.precision == "fp32"
 
@@ -151,6 +155,23 @@ def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precisio
     assert trained and all(kw["size"]["precision"] == "bf16" and kw["size"]["epochs"] == 240 for kw in trained.values())
     assert all("precision" not in kw["size"] for kw in kwargs_of(demo, "train_policy").values())
     assert build_plan("block_grasp", "fast", tmp_path, precision="fp32").precision == "fp32"
+
+
+def test_fast_scale_on_a_cpu_without_a_bf16_lstm_trains_in_fp32_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgen_ros.policy import precision
+    from imgen_ros.policy.experiment_report import precision_deviations, precision_flag
+
+    monkeypatch.setattr(precision, "bf16_unavailable_reason", lambda: "no bfloat16 LSTM (stand-in)")
+    fast = build_plan("block_grasp", "fast", tmp_path)
+    assert fast.precision == "fp32" and "no bfloat16 LSTM (stand-in)" in fast.precision_note
+    assert all("precision" not in s.kwargs["size"] for s in fast.steps.values() if s.fn == "train_policy")
+    assert precision_deviations(fast) == ["scale fast trains in bf16, this run in fp32: bf16 fell back to fp32: "
+                                          "no bfloat16 LSTM (stand-in)"]
+    assert precision_flag({"precision": "fp32", "precision_note": fast.precision_note}) == " --precision fp32"
+    with pytest.raises(ValueError, match="precision 'bf16' cannot run here"):
+        build_plan("block_grasp", "fast", tmp_path, precision="bf16")
+    assert build_plan("block_grasp", "demo", tmp_path).precision_note == ""
 
 
 def test_unknown_names_are_user_errors(tmp_path: Path) -> None:

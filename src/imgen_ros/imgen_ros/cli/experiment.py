@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(earlier) / "steps").is_dir():
             raise CliError(f"--reuse {earlier}: not an imgen experiment directory (no steps/ folder)")
     try:
-        precision = resolve_precision(args.scale, args.precision)
+        precision, _note = resolve_precision(args.scale, args.precision)  # _note: run_experiment reports it
         build_plan(args.name, args.scale, out, args.seed, human=args.human,
-                   precision=precision)  # refuse bad arguments before --out
+                   precision=args.precision)  # refuse bad arguments before --out
         identity = {"experiment": args.name, "scale": args.scale, "seed": args.seed, "human": args.human}
         if precision != "fp32":  # fp32 runs keep the identity they had before --precision
             identity["precision"] = precision
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_experiment(args.name, args.scale, args.out, seed=args.seed, workers=args.workers,
                                  progress=progress, human=args.human, reuse=tuple(args.reuse),
-                                 precision=precision)
+                                 precision=args.precision)
     except ValueError as exc:
         _after_failure(out, aside)
         raise CliError(str(exc)) from exc

@@ -45,7 +45,7 @@ from imgen_ros.policy.experiment_spec import (
     experiments,
     recipes,
 )
-from imgen_ros.policy.precision import check_precision, cpu_has_native_bf16
+from imgen_ros.policy.precision import cpu_has_native_bf16, runnable_precision
 
 EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
 ARTIFACT_OPTIONS = ("action_noise",)  # ``NAME:option=value`` suffixes of a generated artifact
@@ -68,6 +68,7 @@ class Plan:
     seed: int
     human: str = DEFAULT_HUMAN  # the simulated human of the source demos and interventions
     precision: str = "fp32"  # training precision (policy.precision); fp32 leaves the steps' arguments as before
+    precision_note: str = ""  # why precision is not the scale's (the scale's bf16 cannot run on this CPU)
     steps: dict[str, Step] = field(default_factory=dict)
     # (variant, column label) -> evaluation step key; variant -> training step key
     eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -107,17 +108,23 @@ def parse_artifact(name: str) -> tuple[str, str, dict[str, str]]:
     return base, arg, parsed
 
 
-def resolve_precision(scale_name: str, precision: str | None) -> str:
-    """The training precision of a run: ``precision`` when given, else the scale's own."""
+def resolve_precision(scale_name: str, precision: str | None) -> tuple[str, str]:
+    """The training precision of a run and why it is not the one asked for ("" when it is).
+
+    ``precision`` when given (an error where this CPU cannot run it), else the scale's own, which
+    falls back to fp32 where this CPU cannot run bf16 (policy.precision.runnable_precision).
+    """
     if scale_name not in SCALES:
         raise ValueError(f"unknown scale {scale_name!r}; choose from {', '.join(SCALES)}")
-    return check_precision(precision if precision is not None else SCALES[scale_name].precision)
+    if precision is not None:
+        return runnable_precision(precision, explicit=True)
+    return runnable_precision(SCALES[scale_name].precision, explicit=False)
 
 
 def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human: str = DEFAULT_HUMAN,
                precision: str | None = None) -> Plan:
     """Every step of experiment ``name`` at ``scale_name`` (no work done); ``precision`` None: the scale's."""
-    precision = resolve_precision(scale_name, precision)
+    precision, precision_note = resolve_precision(scale_name, precision)
     if human not in HUMAN_MODELS:
         raise ValueError(f"unknown human model {human!r}; choose from {', '.join(HUMAN_MODELS)}")
     scale = SCALES[scale_name]
@@ -125,7 +132,8 @@ def build_plan(name: str, scale_name: str, out: str | Path, seed: int = 0, human
     if name not in specs:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(specs)}")
     exp = specs[name]
-    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed, human=human, precision=precision)
+    plan = Plan(experiment=exp, scale=scale, out=Path(out).resolve(), seed=seed, human=human, precision=precision,
+                precision_note=precision_note)
     recipe_of = recipes(scale)
     for column in exp.columns:
         group = group_name(column)
@@ -443,6 +451,8 @@ def run_experiment(name: str, scale: str, out: str | Path, seed: int = 0, worker
 
     t0 = time.monotonic()
     plan = build_plan(name, scale, out, seed, human=human, precision=precision)
+    if plan.precision_note:
+        progress(f"warning: scale {plan.scale.name}: {plan.precision_note}")
     if plan.precision == "bf16" and not cpu_has_native_bf16():
         progress("warning: training in bf16 on a CPU without AVX512-BF16/AMX: oneDNN emulates bfloat16, which is "
                  "slower than fp32 here (pass --precision fp32 for the same run in float32)")

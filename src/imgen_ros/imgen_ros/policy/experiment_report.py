@@ -17,13 +17,17 @@ from imgen_ros.policy.stats import wilson_interval
 
 
 def precision_flag(summary: dict[str, Any]) -> str:
-    """`` --precision P`` for a run not trained in float32 (the command line that reproduces it)."""
+    """`` --precision P`` for a run not trained in float32, or not in its scale's precision (the command line
+    that reproduces it)."""
     precision = summary.get("precision", "fp32")
-    return "" if precision == "fp32" else f" --precision {precision}"
+    return "" if precision == "fp32" and not summary.get("precision_note") else f" --precision {precision}"
 
 
 def precision_deviations(plan: Any) -> list[str]:
-    """The training-precision deviation, if any (the paper trains in float32)."""
+    """The training-precision deviation, if any (the paper trains in float32), and a fallback from the scale's."""
+    note = getattr(plan, "precision_note", "")
+    if note:
+        return [f"scale {plan.scale.name} trains in {plan.scale.precision}, this run in {plan.precision}: {note}"]
     if getattr(plan, "precision", "fp32") == "fp32":
         return []
     return [f"training precision {plan.precision}: the LSTM's gradient steps in bfloat16 under CPU autocast, the "
@@ -312,6 +316,7 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
         "rows": rows, "seed_summaries": seed_summaries(exp, rows), "note": exp.note,
         "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human], *precision_deviations(plan)],
         "precision": getattr(plan, "precision", "fp32"),
+        "precision_note": getattr(plan, "precision_note", ""),
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
         "datasets": datasets, "step_wall_s": {k: float(r.get("wall_s", 0.0)) for k, r in results.items()},
         "time_split": time_split(plan, results),

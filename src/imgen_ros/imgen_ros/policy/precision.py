@@ -5,11 +5,14 @@ LSTM. With ``bf16`` the LSTM's forward (and so its backward) runs under CPU auto
 (oneDNN), its outputs are cast back to float32, and the encoder, the GMM head, the loss, the
 weights and Adam stay float32. Only modules in training mode are affected: selection rollouts,
 evaluation and deployment run the float32 weights in float32, and checkpoints are unchanged.
-It pays on CPUs with native bfloat16 (AVX512-BF16 or AMX); elsewhere oneDNN emulates it slowly.
+It pays on CPUs with native bfloat16 (AVX512-BF16 or AMX); elsewhere oneDNN emulates it slowly, and
+on CPUs without AVX512 it has no bfloat16 LSTM at all: ``bf16_unavailable_reason`` probes for that,
+and ``runnable_precision`` turns it into an error (bf16 asked for) or a float32 fallback (a default).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16")
@@ -19,6 +22,43 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
+
+
+@functools.lru_cache(maxsize=1)
+def bf16_unavailable_reason() -> str | None:
+    """Why this process cannot train an LSTM in bfloat16 on the CPU, or None where it can.
+
+    Probed by a tiny LSTM's forward and backward under CPU autocast: oneDNN has no bfloat16 LSTM on
+    CPUs without AVX512 (torch 2.13 on an AVX2-only AMD EPYC: "could not create a primitive descriptor
+    for the LSTM forward propagation primitive").
+    """
+    import torch
+
+    try:
+        lstm = torch.nn.LSTM(4, 8, batch_first=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _state = lstm(torch.zeros(2, 3, 4))
+        out.float().sum().backward()
+    except RuntimeError as exc:
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
+        return ("torch's CPU backend (oneDNN) has no bfloat16 LSTM on this processor (it needs AVX512; "
+                f"torch said: {said})")
+    return None
+
+
+def runnable_precision(precision: str, *, explicit: bool) -> tuple[str, str]:
+    """The precision a run can train in here, and why it differs from ``precision`` ("" if it does not).
+
+    bf16 where this CPU cannot run it: an error if the user asked for it (``explicit``), float32 with
+    the reason if it is only a default (a scale's), so the same command works on every machine.
+    """
+    check_precision(precision)
+    reason = bf16_unavailable_reason() if precision == "bf16" else None
+    if reason is None:
+        return precision, ""
+    if explicit:
+        raise ValueError(f"precision 'bf16' cannot run here: {reason}; train with precision fp32")
+    return "fp32", f"bf16 fell back to fp32: {reason}"
 
 
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:

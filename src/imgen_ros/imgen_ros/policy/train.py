@@ -36,7 +36,7 @@ from imgen_ros.data.validate import DatasetError, validate_dataset
 from imgen_ros.policy.checkpoint import task_obs_shapes
 from imgen_ros.policy.evaluate import OBS_KEYS, SELECTION_SEED_BASE, EvalResult, RobomimicPolicy, evaluate
 from imgen_ros.policy.plots import plot_training
-from imgen_ros.policy.precision import check_precision, use_bf16_recurrence
+from imgen_ros.policy.precision import check_precision, runnable_precision, use_bf16_recurrence
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 
 ACTION_DIM = 7
@@ -94,6 +94,7 @@ class TrainConfig:
         check_precision(self.precision)
         if self.precision != "fp32" and self.device != "cpu":
             raise ValueError(f"precision {self.precision!r} is implemented for device 'cpu' only")
+        runnable_precision(self.precision, explicit=True)  # a bf16 this CPU cannot run: refused before any work
         self.obs_keys = tuple(self.obs_keys)
 
 
