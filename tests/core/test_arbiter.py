@@ -102,6 +102,31 @@ def test_a_stale_input_holds_within_its_timeout(missing, reason):
     assert sent and all(c.source == Source.SAFETY for c in sent)
 
 
+def test_a_policy_silent_because_its_pose_went_stale_holds_as_stale_pose():
+    """The HOLD names the cause for as long as it lasts, not the policy's silence that follows it."""
+    arb, t = running()
+    start, reasons = t, []
+    for _ in range(100):  # 1 s: the pose stops at once, the policy (which needs it) 0.3 s later
+        t += 0.01
+        arb.on_robot_state(TCP, t)
+        arb.on_engaged(False, t)
+        if t - start < 0.3:
+            arb.on_policy_command(policy_cmd(t), t)
+        arb.update(t)
+        reasons.append(arb.reason)
+    held = reasons[reasons.index("stale_pose"):]
+    assert arb.mode == Mode.HOLD and set(held) == {"stale_pose"}
+    # the policy alone silent, the pose fresh: the policy names it
+    arb2, t2 = running()
+    for _ in range(20):
+        t2 += 0.01
+        arb2.on_robot_state(TCP, t2)
+        arb2.on_engaged(False, t2)
+        arb2.on_pose(True, True, t2)
+        arb2.update(t2)
+    assert arb2.mode == Mode.HOLD and arb2.reason == "stale_policy"
+
+
 def test_stale_teleop_command_while_human_holds():
     arb, t = running()
     t += DT

@@ -1,7 +1,9 @@
 """/diagnostics over DDS: every node of the graph reports its aspects about once a second, named
 "<node fqn>: <aspect>", and the levels change under injected faults: a frozen pose stream turns the
 arbiter's mode ERROR (HOLD stale_pose) and the policy's inputs ERROR (pose estimate too old), and
-back; a stale command turns the driver's commands WARN."""
+back; a stale command turns the driver's commands WARN. The simulated human is off here (a person
+who sees the robot stop takes over, and would race the injected faults); its report is checked in
+test_sim_graph's takeover test."""
 
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ AUX = "/aux"   # nodes that would compete with the sim graph's topics run in a n
 
 EXPECTED = {   # node fqn -> (hardware_id, aspects)
     "/sim_node": ("sim", {"world"}),
-    "/sim_human_teleop": ("sim", {"device"}),
     "/intervention_arbiter": ("fr3", {"mode", "safety clips"}),
     "/policy_node": ("fr3", {"loop", "inputs"}),
     "/recorder": ("none", {"recording"}),
@@ -106,8 +107,10 @@ def test_every_node_reports_and_levels_follow_injected_faults(ros_context, ros_s
         "keyboard": aux_cmd("keyboard_teleop", "keyboard_teleop.yaml"),
         "generation": aux_cmd("generation_server", None),
     }
-    procs = start_graph(node_process, wait_until, probe, sim={"noise": "off", "end_episodes": False},
-                        policy={"checkpoint": "expert"}, recorder_dir=tmp_path / "bags", extra=aux)
+    procs = start_graph(node_process, wait_until, probe, sim={"noise": "off", "end_episodes": False,
+                                                            "simulated_human": False},
+                        policy={"checkpoint": "expert"}, recorder_dir=tmp_path / "bags", extra=aux,
+                        arbiter={"require_teleop_heartbeat": False})  # no teleop drives here
 
     # every node, every aspect, with its hardware id
     def all_reported() -> bool:
@@ -152,12 +155,17 @@ def test_every_node_reports_and_levels_follow_injected_faults(ros_context, ros_s
                "policy inputs during the episode")
     assert listener.latest(inputs).level < ERROR, listener.latest(inputs)
 
+    def since(name: str, t: float) -> str:
+        return "\n".join(f"{s.t - t:+.2f} s level {s.level}: {s.message}" for s in listener.history(name, t))
+
     # a stale pose: the arbiter HOLDs (ERROR) and the policy's pose estimate ages past its limit (ERROR)
     t_fault = time.monotonic()
     set_sim_parameter(probe, "fault.freeze_pose", True)
     wait_until(lambda: listener.any_since(mode, t_fault, lambda s: s.level == ERROR and s.values["reason"] ==
-                                          "stale_pose"), 10, "arbiter ERROR stale_pose")
-    wait_until(lambda: listener.any_since(inputs, t_fault, lambda s: s.level == ERROR), 10, "policy inputs ERROR")
+                                          "stale_pose"), 10, "arbiter ERROR stale_pose",
+               details=lambda: since(mode, t_fault))
+    wait_until(lambda: listener.any_since(inputs, t_fault, lambda s: s.level == ERROR), 10, "policy inputs ERROR",
+               details=lambda: since(inputs, t_fault))
     assert "pose estimate" in listener.latest(inputs).message
     assert listener.any_since("/sim_node: world", t_fault, lambda s: s.level == WARN and "freeze_pose" in s.message)
 
@@ -165,9 +173,11 @@ def test_every_node_reports_and_levels_follow_injected_faults(ros_context, ros_s
     t_clear = time.monotonic()
     set_sim_parameter(probe, "fault.freeze_pose", False)
     wait_until(lambda: listener.any_since(mode, t_clear, lambda s: s.level == OK and s.values["mode"] == "POLICY"),
-               10, "arbiter back to POLICY, OK")
-    assert listener.any_since("/recorder: recording", t0, lambda s: s.values["bag"].startswith("episode_")
-                              and int(s.values["bytes"]) > 0)
+               10, "arbiter back to POLICY, OK", details=lambda: since(mode, t_fault) + "\n" + since(inputs, t_fault))
+    recording = "/recorder: recording"  # the episode's bag, with its first chunks on disk
+    wait_until(lambda: listener.any_since(recording, t0, lambda s: s.values["bag"].startswith("episode_")
+                                          and int(s.values["bytes"]) > 0), 10, "the recorder's episode bag",
+               details=lambda: "\n".join(f"{s.message} {s.values}" for s in listener.history(recording, t0)))
     for name in sorted(listener.seen):
         status = listener.latest(name)
         print(f"{name} [{status.hardware_id}] level {status.level}: {status.message}")

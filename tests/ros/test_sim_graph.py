@@ -17,6 +17,7 @@ from imgen_msgs.msg import DeltaPoseCommand, EpisodeEvent
 sys.path.insert(0, str(Path(__file__).parent))
 from graph import assert_commands_within_limits, run_episode, sim_safety, start_graph
 from probe import Probe
+from test_diagnostics_graph import DiagnosticsListener
 
 # Real-time assertions on a shared 2-core machine: a run disturbed by other load is retried (up to
 # twice); a genuine regression fails every attempt.
@@ -45,8 +46,8 @@ def test_closed_loop_expert_succeeds_on_noise_free_block_grasp(ros_context, ros_
 @pytest.mark.slow
 def test_simulated_human_takeover_is_recorded_and_becomes_an_imgen_source(ros_context, ros_spin, node_process,
                                                                           wait_until, tmp_path):
-    probe = Probe(ros_context)
-    ros_spin(probe)
+    probe, listener = Probe(ros_context), DiagnosticsListener(ros_context)
+    ros_spin(probe, listener)
     record_dir = tmp_path / "bags"
     start_graph(node_process, wait_until, probe, sim={"noise": "on", "simulated_human": True},
                 policy={"checkpoint": "expert"}, recorder_dir=record_dir, recorder={"noise": "on"})
@@ -58,6 +59,11 @@ def test_simulated_human_takeover_is_recorded_and_becomes_an_imgen_source(ros_co
             took_over = episode
             break
     assert took_over is not None, "the naive expert never erred into a successful human recovery in 6 episodes"
+    # the simulated human's /diagnostics report counts its takeovers
+    human = "/sim_human_teleop: device"
+    wait_until(lambda: any(s.hardware_id == "sim" and int(s.values["interventions"]) >= 1
+                           for s in listener.history(human)), 5, "the human's report of its intervention",
+               details=lambda: str(listener.latest(human)))
     assert_commands_within_limits(probe, sim_safety())
     wait_until(lambda: len(list(record_dir.glob("*/metadata.yaml"))) >= took_over, 10, "bags closed")
 

@@ -15,7 +15,9 @@ Rules, re-evaluated on every input and on a fast timer (``update``):
   pose estimate stream stale (camera or estimator dead: ``stale_pose``), no *valid* estimate for
   ``valid_pose_timeout_s`` (invalid fits, e.g. the hand occluding the cube while grasping, are
   tolerated that long: the policy keeps the last valid pose; ``stale_valid_pose``), or an estimate
-  marked valid but not finite (``nan_pose``).
+  marked valid but not finite (``nan_pose``). Several at once: the reason is the first of robot
+  state, teleop, pose, valid pose, policy, the inputs before the ones that depend on them (a policy
+  falls silent because its pose went stale: the HOLD stays ``stale_pose``).
 - Until every input needed by the wanted mode has been seen once in the episode, HOLD
   ``waiting_for_<input>`` (not a fault). With ``latch_faults``, a fault after the episode was
   active stays HOLD until the human takes over (a fresh takeover edge) or an operator sets a mode.
@@ -264,7 +266,8 @@ class Arbiter:
         needed = [ROBOT_STATE]
         if cfg.require_teleop_heartbeat or want_human:
             needed.append(TELEOP_HEARTBEAT)
-        needed += [TELEOP_COMMAND] if want_human else [POLICY_INPUT, POSE, VALID_POSE]
+        # causes before effects: a policy stops commanding when its pose goes stale, so a stale pose names the HOLD
+        needed += [TELEOP_COMMAND] if want_human else [POSE, VALID_POSE, POLICY_INPUT]
         for name in needed:
             if wd.age(name, now) == float("inf"):
                 return Mode.HOLD, f"waiting_for_{name}"
