@@ -77,6 +77,34 @@ def test_bag_becomes_a_labelled_episode(tmp_path):
     assert ep.attrs["episode_id"] == 3 and ep.attrs["complete"]
 
 
+def test_a_starved_recorder_pairs_each_command_with_the_state_measured_before_it(tmp_path):
+    """Commands and states are paired by their stamps: a burst the recorder received late keeps its order."""
+    bag = EpisodeBagWriter(tmp_path / "ep", {NS + t: ty for t, ty in RECORDED_TOPICS.items()},
+                           {"imgen_task": "block_grasp", "imgen_episode_id": "3"})
+
+    def put(topic, received, stamped, msg):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(T0 + stamped * MS, 1_000_000_000)
+        bag.write(NS + topic, T0 + received * MS, serialize_message(msg))
+
+    put(topics.EPISODE_EVENTS, 0, 0, EpisodeEvent(episode_id=3, task="block_grasp", event=EpisodeEvent.EVENT_START))
+    for k in range(6):
+        stamped = 10 + 50 * k
+        received = stamped if k < 2 else 300 + k  # the recorder stalls after step 1, then gets the rest at once
+        put(topics.ROBOT_STATE, received - 1 if k < 2 else received, stamped,
+            RobotState(tcp_pose=pose_to_msg(make_pose([0.5, 0.0, 0.3 - 0.01 * k])), gripper_qpos=[0.04, 0.04],
+                       joint_positions=[0.0] * 7))
+        put(topics.OBJECT_POSE, received, stamped + 1,
+            ObjectPoseEstimate(object_id="cube", valid=True, pose=pose_to_msg(make_pose([0.55, 0.0, 0.025]))))
+        put(topics.CONTROL_STATE, received, stamped + 3, ControlState(mode=ControlState.MODE_POLICY, episode_id=3))
+        put(topics.ROBOT_COMMAND, received + 10, stamped + 5,
+            DeltaPoseCommand(translation=[0.0, 0.0, -0.01], rotation=[0.0, 0.0, 0.0], gripper=-1.0, source=0, step=k))
+    put(topics.EPISODE_EVENTS, 320, 290, EpisodeEvent(episode_id=3, event=EpisodeEvent.EVENT_SUCCESS))
+    bag.close({"imgen_complete": "true", "imgen_outcome": "SUCCESS"})
+    ep = bag_to_episode(tmp_path / "ep", ("cube",), "full").episode
+    np.testing.assert_allclose(ep.obs["robot0_eef_pos"][:, 2], [0.30, 0.29, 0.28, 0.27, 0.26, 0.25])
+    np.testing.assert_allclose(ep.datagen_info["eef_pose"][:, 2, 3], [0.30, 0.29, 0.28, 0.27, 0.26, 0.25])
+
+
 def test_a_bag_without_start_is_refused_by_name(tmp_path):
     bag = EpisodeBagWriter(tmp_path / "ep", {NS + topics.ROBOT_STATE: RECORDED_TOPICS[topics.ROBOT_STATE]})
     bag.write(NS + topics.ROBOT_STATE, T0, serialize_message(RobotState()))

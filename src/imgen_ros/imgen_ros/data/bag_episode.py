@@ -1,11 +1,13 @@
 """Recorded episode bags -> robomimic episodes with intervention labels (ROS-free).
 
 One step per command the arbiter sent to the robot (``robot/command``) inside the episode (START
-.. SUCCESS/FAILURE/ABORT), except HOLD commands (source SAFETY: nobody acted). For a command
-received at time t:
+.. SUCCESS/FAILURE/ABORT), except HOLD commands (source SAFETY: nobody acted). Times are the
+messages' header stamps (when measured, decided or happened; arrival where a stamp is unset), not
+when the recorder received them: a recorder starved for a moment gets a burst of queued messages
+at once. For a command stamped t:
 
 - ``obs``: the newest robot state, believed object pose(s) (``object_pose``, valid only) and the
-  observability channel (``object_pose/revealed``) received before t, in the policy's layout
+  observability channel (``object_pose/revealed``) stamped at or before t, in the policy's layout
   (core.observation); ``next_obs`` is the next step's ``obs`` (the last step: the newest state).
 - ``actions``: the executed (safety-filtered) delta as the normalized 7-D action.
 - ``action_modes``: the arbiter's control state in force at t: HUMAN -> 1, POLICY -> 0 (if the
@@ -63,6 +65,19 @@ class _Timeline:
         return self.msgs[i] if i >= 0 else None
 
 
+def _by_stamp(items: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """Messages keyed and ordered by their header stamp (measurement or decision time) where it is set,
+    else by arrival. A recorder starved for a moment receives a burst of queued messages at once: by
+    arrival, the commands of that burst would be paired with a robot state from before it."""
+    keyed = []
+    for t, m in items:
+        stamp = getattr(getattr(m, "header", None), "stamp", None)
+        ns = stamp.sec * 1_000_000_000 + stamp.nanosec if stamp is not None else 0
+        keyed.append((ns if ns > 0 else t, m))
+    keyed.sort(key=lambda item: item[0])
+    return keyed
+
+
 def _pos_quat(pose: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     p, q = pose.position, pose.orientation
     return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
@@ -111,6 +126,7 @@ def bag_to_episode(path: str | Path, object_ids: Sequence[str], observability: s
         rel = relative_topic(name)
         if rel is not None:
             msgs.setdefault(rel, []).extend(items)
+    msgs = {rel: _by_stamp(items) for rel, items in msgs.items()}
     custom = bag_custom_data(path)
     events = msgs.get(topics.EPISODE_EVENTS, [])
     starts = [t for t, e in events if e.event == EVENT_START]

@@ -3,7 +3,8 @@ estimates, events and loop timing (writing: data.bag.EpisodeBagWriter).
 
 A bag opens at an episode's START (``<record_dir>/<prefix>_<episode id>_<UTC time>``), starts with
 the newest message of every state topic seen before (so step 0 has an observation) and closes at
-its SUCCESS/FAILURE/ABORT. Messages are stored as received (CDR bytes, receive time), so nothing
+its SUCCESS/FAILURE/ABORT plus ``end_grace_s`` (messages stamped before the end that arrive late
+are kept). Messages are stored as received (CDR bytes, receive time), so nothing
 is converted on the hot path. Loss bound when the recorder is killed (SIGKILL included): the open
 chunk, at most ``chunk_s`` seconds (default 1 s); on start-up every bag in ``record_dir`` is
 repaired (half-written chunk removed, the bag stays a valid rosbag2 marked incomplete).
@@ -70,6 +71,8 @@ class RecorderConfig:
     noise: str = param("on", "pose-corruption setting stored with each episode")
     observability: str = param("full", "observability stored with each episode", choices=OBSERVABILITY_CHANNEL_DIMS)
     robot: str = param("sim", "robot stored with each episode (sim, fr3)")
+    end_grace_s: float = param(0.5, "after an episode's end event, go on recording this long before closing the "
+                               "bag: messages stamped before the end that arrive late are kept [s]", "[0, 10]")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -91,6 +94,7 @@ class Recorder(Node):
         self.lock = threading.Lock()
         self.bag: EpisodeBagWriter | None = None
         self.episode_id: int | None = None
+        self.pending_close: tuple[float, dict[str, str]] | None = None  # (monotonic deadline, metadata)
         self.last: dict[str, tuple[int, bytes]] = {}
         self.names: dict[str, str] = {}     # relative topic -> resolved name (stored in the bag)
         self.types: dict[str, str] = {}     # relative topic -> message type, of the topics recorded
@@ -110,6 +114,7 @@ class Recorder(Node):
         if missing:
             self.get_logger().warning(f"not recording {', '.join(missing)}: message package not installed")
         self.create_timer(cfg.chunk_s, self._flush)
+        self.create_timer(0.05, self._close_when_due)
         attach_diagnostics(self, self._diagnostics, "none")
         self.get_logger().info(f"recording episodes to {self.root} (chunks of {cfg.chunk_s} s)")
 
@@ -128,13 +133,23 @@ class Recorder(Node):
         event = deserialize_message(data, self.event_type)
         if event.event == 0:   # START
             if self.bag is not None:
-                self._close({"imgen_complete": "false", "imgen_outcome": "SUPERSEDED"})
+                self._close(self.pending_close[1] if self.pending_close is not None else
+                            {"imgen_complete": "false", "imgen_outcome": "SUPERSEDED"})
             self._open(event, stamp)
-        if self.bag is not None and event.episode_id == self.episode_id:
+        if self.bag is not None and event.episode_id == self.episode_id and self.pending_close is None:
             self.bag.write(self.names[topics.EPISODE_EVENTS], stamp, data)
             if event.event in OUTCOMES:
-                self._close({"imgen_complete": "true", "imgen_outcome": OUTCOMES[event.event],
-                             "imgen_reason": event.reason})
+                custom = {"imgen_complete": "true", "imgen_outcome": OUTCOMES[event.event],
+                          "imgen_reason": event.reason}
+                if self.config.end_grace_s > 0:
+                    self.pending_close = (time.monotonic() + self.config.end_grace_s, custom)
+                else:
+                    self._close(custom)
+
+    def _close_when_due(self) -> None:
+        with self.lock:
+            if self.pending_close is not None and time.monotonic() >= self.pending_close[0]:
+                self._close(self.pending_close[1])
 
     def _open(self, event, stamp: int) -> None:
         cfg = self.config
@@ -155,7 +170,7 @@ class Recorder(Node):
         self.bag.close(custom)
         self.get_logger().info(f"closed {self.bag.path} ({self.bag.messages_written} messages, "
                                f"{custom.get('imgen_outcome')})")
-        self.bag, self.episode_id = None, None
+        self.bag, self.episode_id, self.pending_close = None, None, None
         self.episodes += 1
 
     def _flush(self) -> None:
@@ -175,7 +190,8 @@ class Recorder(Node):
     def close(self) -> None:
         with self.lock:
             if self.bag is not None:
-                self._close({"imgen_complete": "false", "imgen_outcome": "RECORDER_STOPPED"})
+                self._close(self.pending_close[1] if self.pending_close is not None else
+                            {"imgen_complete": "false", "imgen_outcome": "RECORDER_STOPPED"})
 
 
 def main(args: list[str] | None = None) -> None:
