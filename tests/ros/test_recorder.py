@@ -109,3 +109,29 @@ def test_recorder_survives_sigkill_with_bounded_loss(ros_context, ros_spin, node
     recorded = read_bag(bag2)
     assert [m.event for _, m in recorded[f"/{topics.EPISODE_EVENTS}"]] == [0, 1]
     assert len(recorded[f"/{topics.POLICY_COMMAND}"]) >= 10, f"{sent} policy commands sent while the bag was open"
+
+
+def test_a_message_stamped_before_the_end_but_arriving_after_it_is_kept(ros_context, tmp_path):
+    """The bag closes end_grace_s after the end event, not on it: a starved recorder's late burst is kept."""
+    from imgen_ros.nodes.recorder import Recorder
+    from rclpy.parameter import Parameter
+
+    from imgen_msgs.msg import DeltaPoseCommand
+
+    recorder = Recorder(context=ros_context, parameter_overrides=[
+        Parameter("record_dir", value=str(tmp_path / "bags")), Parameter("end_grace_s", value=0.3)])
+    try:
+        recorder._on_message(topics.EPISODE_EVENTS, serialize_message(EpisodeEvent(episode_id=1, event=0)))
+        recorder._on_message(topics.EPISODE_EVENTS, serialize_message(
+            EpisodeEvent(episode_id=1, event=EpisodeEvent.EVENT_SUCCESS, reason="lifted")))
+        recorder._close_when_due()
+        assert recorder.bag is not None  # still open inside the grace
+        recorder._on_message(topics.ROBOT_COMMAND, serialize_message(DeltaPoseCommand(step=7)))  # late arrival
+        time.sleep(0.35)
+        recorder._close_when_due()
+        assert recorder.bag is None
+        (bag,) = sorted((tmp_path / "bags").iterdir())
+        assert bag_custom_data(bag)["imgen_outcome"] == "SUCCESS"
+        assert len(read_bag(bag)[recorder.names[topics.ROBOT_COMMAND]]) == 1
+    finally:
+        recorder.destroy_node()
