@@ -72,7 +72,7 @@ TIME_SCALED: dict[str, tuple[tuple[str, str], ...]] = {
                              ("duration", "robot_state_timeout_s"), ("duration", "pose_timeout_s"),
                              ("duration", "valid_pose_timeout_s"), ("duration", "safety.max_input_age_s")),
     "joy_teleop": (("rate", "command_rate_hz"), ("rate", "heartbeat_rate_hz"), ("duration", "stale_timeout_s")),
-    "recorder": (),
+    "recorder": (("duration", "end_grace_s"),),
 }
 
 # The rates and durations of the graph's nodes that the time scale leaves alone, and why.
