@@ -105,7 +105,7 @@ def _after_failure(out: Path, aside: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imgen_ros.policy.experiment import build_plan, resolve_precision, run_experiment
+    from imgen_ros.policy.experiment import build_plan, run_experiment
 
     def progress(message: str) -> None:
         print(message, flush=True)
@@ -116,12 +116,11 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(earlier) / "steps").is_dir():
             raise CliError(f"--reuse {earlier}: not an imgen experiment directory (no steps/ folder)")
     try:
-        precision, _note = resolve_precision(args.scale, args.precision)  # _note: run_experiment reports it
-        build_plan(args.name, args.scale, out, args.seed, human=args.human,
-                   precision=args.precision)  # refuse bad arguments before --out
+        plan = build_plan(args.name, args.scale, out, args.seed, human=args.human,
+                          precision=args.precision)  # refuse bad arguments before --out
         identity = {"experiment": args.name, "scale": args.scale, "seed": args.seed, "human": args.human}
-        if precision != "fp32":  # fp32 runs keep the identity they had before --precision
-            identity["precision"] = precision
+        if plan.precision != "fp32":  # fp32 runs keep the identity they had before --precision
+            identity["precision"] = plan.precision
         aside = prepare_out(out, identity, args.overwrite)
     except ValueError as exc:  # OutputError included
         raise CliError(str(exc)) from exc
