@@ -37,10 +37,11 @@ def test_rehearsal_smoke_with_the_expert(tmp_path):
     """Two episodes through the whole graph: the simulator ends them, the seeds are imgen eval's, every
     figure of the row is measured, one bag per episode, the in-process comparison on the same seeds."""
     out = tmp_path / "rehearsal"
-    # pose error off: the naive expert then succeeds unless the graph (ICP, reveal, arbiter) breaks it
+    # pose error off: the naive expert then succeeds unless the graph (ICP, reveal, arbiter) breaks it.
+    # Time scale 0.5, as docs/results.md runs it on 2 cores: at 1.0 a slow, loaded machine overruns the graph.
     res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", "--checkpoint", "expert",
-                          "--episodes", "2", "--pose-error", "off", "--out", str(out)],
-                         capture_output=True, text=True, timeout=240, env=dict(os.environ))
+                          "--episodes", "2", "--pose-error", "off", "--time-scale", "0.5", "--out", str(out)],
+                         capture_output=True, text=True, timeout=420, env=dict(os.environ))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "episode 1/2 seed 1000000" in res.stdout and "episode 2/2 seed 1000001" in res.stdout, res.stdout
     doc = json.loads((out / "results.json").read_text())
@@ -58,7 +59,10 @@ def test_rehearsal_smoke_with_the_expert(tmp_path):
         assert e["pose_error_seed"] == e["seed"]               # policy_node's corruption seed = the scene seed
         assert e["scene_error_mm"] < 0.1                       # the scene is imgen eval's for that seed
         assert e["icp_error_mm"] is not None and e["icp_error_mm"] < 10.0   # ICP on the rendered D415 depth
-        assert e["takeovers"] == 0 and 0 < e["steps"] <= doc["config"]["horizon"] + 5   # + commands in flight
+        assert e["takeovers"] == 0 and e["steps"] > 0
+        # ended by the simulator's rule. Not a bound on steps: they are the arbiter's commands sent, which
+        # exceed the simulator's executed steps when an overloaded simulator's command queue overflows.
+        assert e["reason"] in ("task_success", "horizon"), e["reason"]
         assert len(e["eval_pose_error_m"]) == 3
     assert s["decisions"] > 0 and s["state_age_ms"]["p50"] is not None and s["pose_age_ms"]["p99"] is not None
     assert s["pose_rate_hz_p50"] > 0

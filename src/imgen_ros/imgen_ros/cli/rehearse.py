@@ -264,9 +264,11 @@ def _run_rows(args: argparse.Namespace, config, rows, target: Path, meta: dict, 
     return results
 
 
-def _wait_for_bags(record_dir: Path, episodes: int, result, timeout: float = 30.0) -> None:
-    """Let the recorder close the last episode's bag before its process is stopped (a 400-step episode's bag
-    took over 10 s to close on a loaded machine; returns as soon as every bag is closed)."""
+def _wait_for_bags(record_dir: Path, episodes: int, result, idle_timeout: float = 30.0,
+                   cap: float = 180.0) -> None:
+    """Let the recorder close the last episode's bag before its process is stopped. Returns as soon as every
+    bag is closed; waits while the recorder makes progress (a bag closed or bytes written within
+    ``idle_timeout``), up to ``cap``: on a loaded 2-core machine its backlog reached 25 s."""
     from imgen_ros.data.bag import BagError, bag_custom_data
 
     def closed() -> int:
@@ -278,11 +280,28 @@ def _wait_for_bags(record_dir: Path, episodes: int, result, timeout: float = 30.
                 pass
         return count
 
-    deadline = time.monotonic() + timeout
-    while closed() < episodes and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if closed() < episodes:
-        result.notes.append(f"{closed()} of {episodes} bags closed complete in {record_dir}")
+    def progress() -> tuple[int, int]:
+        size = 0
+        for f in record_dir.rglob("*") if record_dir.is_dir() else []:
+            try:
+                size += f.stat().st_size if f.is_file() else 0
+            except OSError:   # a chunk renamed or removed meanwhile
+                pass
+        return closed(), size
+
+    start = last_change = time.monotonic()
+    seen = progress()
+    while seen[0] < episodes:
+        now = time.monotonic()
+        if now - last_change > idle_timeout or now - start > cap:
+            break
+        time.sleep(0.2)
+        current = progress()
+        if current != seen:
+            seen, last_change = current, time.monotonic()
+    if seen[0] < episodes:
+        result.notes.append(f"{seen[0]} of {episodes} bags closed complete in {record_dir} (the recorder wrote "
+                            f"nothing for {time.monotonic() - last_change:.0f} s, or {cap:.0f} s passed)")
 
 
 def _check_record(record, config, result) -> None:

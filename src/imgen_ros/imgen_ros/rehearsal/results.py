@@ -1,7 +1,9 @@
 """A rehearsal's results: one record per episode, statistics per row, results.json (ROS-free).
 
 Per row (checkpoint x perturbation): the success rate with its 95 % Wilson interval, wall time,
-mean steps (the arbiter's control steps at the episode's end, as ``imgen eval`` counts env steps),
+mean steps (the arbiter's control steps at the episode's end, as ``imgen eval`` counts env steps;
+more than the simulator executed when it cannot keep up and its command queue overflows, which
+the fault HOLDs then show),
 the commands the real safety filter changed (``ControlState.clipped_commands``), the policy's input
 ages at each decision (``LoopTiming.state_age_s`` / ``pose_age_s``, p50/p99), fault HOLDs and the
 operator resumes that cleared a latched one, takeovers (none expected), the ICP error at the
