@@ -56,6 +56,17 @@ def test_a_run_that_reused_steps_says_what_its_wall_time_covers(tmp_path: Path) 
     assert "10.0 min wall for the 8 of 18 steps not reused from an earlier run" in render(root)
 
 
+def test_a_run_that_fell_back_from_its_scales_precision_says_so_in_its_heading(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _results(root, "block_grasp_seed0", "block_grasp", 0.7)
+    doc = json.loads((root / "block_grasp_seed0" / "results.json").read_text())
+    doc.update(precision="fp32", precision_note="bf16 fell back to fp32: no bfloat16 LSTM on this processor")
+    (root / "block_grasp_seed0" / "results.json").write_text(json.dumps(doc))
+    text = render(root)
+    assert "— seed 1, operator human, fp32\n" in text
+    assert "--human operator --precision fp32`" in text
+
+
 def test_write_section_replaces_only_the_marked_text(tmp_path: Path) -> None:
     page = tmp_path / "results.md"
     page.write_text(f"# head\nkeep\n{BEGIN}\nold table\n{END}\ntail stays\n")

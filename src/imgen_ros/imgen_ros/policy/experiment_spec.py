@@ -91,7 +91,7 @@ DEMO_TRAINING_DEVIATION = (
     "slower, noisier demonstrations (Block Grasp I-MG: 18% after 7.5k, 62% after 22.5k steps, 200-step horizon)")
 FAST_TRAINING_DEVIATION = (
     "training 240 epochs x 50 steps = 12k gradient steps (demo scale 22.5k, paper 200k), batch 64 (100), 2-layer "
-    "LSTM with 128 units (400), in bf16 (see the precision deviation): a cheaper demo, not the tables' scale")
+    "LSTM with 128 units (400): a cheaper demo, not the tables' scale")
 HOLDS_DEVIATION = (
     "generation replays the source demos and interventions without the steps where the person held still "
     "(commanded motion < 1 mm and 0.01 rad, gripper settled; MimicGen replays every step): a replayed hold "

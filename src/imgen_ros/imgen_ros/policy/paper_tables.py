@@ -69,6 +69,8 @@ def render_run(run: Run, root: Path) -> list[str]:
     reused = s.get("reused_steps", 0)
     reuse = f" for the {s['steps'] - reused} of {s['steps']} steps not reused from an earlier run" if reused else ""
     at_scale = "" if scale == "demo" else f", scale `{scale}`"  # the section is about demo scale
+    if s.get("precision_note"):   # trained in another precision than its scale's (a CPU without bf16)
+        at_scale += f", {s.get('precision', 'fp32')}"
     lines = [f"### {s['title']} — seed {s.get('seed', 0)}, {s.get('human', 'operator')} human{at_scale}", "",
              f"`imgen experiment {s['experiment']} --scale {scale} --seed {s.get('seed', 0)} "
              f"--human {s.get('human', 'operator')}{precision_flag(s)}`; "
