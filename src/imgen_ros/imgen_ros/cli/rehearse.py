@@ -271,23 +271,26 @@ def _wait_for_bags(record_dir: Path, episodes: int, result, idle_timeout: float 
     ``idle_timeout``), up to ``cap``: on a loaded 2-core machine its backlog reached 25 s."""
     from imgen_ros.data.bag import BagError, bag_custom_data
 
-    def closed() -> int:
-        count = 0
-        for bag in record_dir.iterdir() if record_dir.is_dir() else []:
-            try:
-                count += bag_custom_data(bag).get("imgen_complete") == "true"
-            except BagError:
-                pass
-        return count
+    complete: set[Path] = set()   # bags seen closed complete: not read again
 
     def progress() -> tuple[int, int]:
+        """Bags closed complete, and the bytes in the others (what the recorder is still writing)."""
         size = 0
-        for f in record_dir.rglob("*") if record_dir.is_dir() else []:
+        for bag in record_dir.iterdir() if record_dir.is_dir() else []:
+            if bag in complete:
+                continue
             try:
-                size += f.stat().st_size if f.is_file() else 0
-            except OSError:   # a chunk renamed or removed meanwhile
+                if bag_custom_data(bag).get("imgen_complete") == "true":
+                    complete.add(bag)
+                    continue
+            except BagError:
                 pass
-        return closed(), size
+            for f in bag.rglob("*"):
+                try:
+                    size += f.stat().st_size if f.is_file() else 0
+                except OSError:   # a chunk renamed or removed meanwhile
+                    pass
+        return len(complete), size
 
     start = last_change = time.monotonic()
     seen = progress()

@@ -32,7 +32,7 @@ from imgen_ros.core import topics
 from imgen_ros.core.qos import QosProfile, from_rosbag2, to_rosbag2
 
 # libyaml's parser and emitter where PyYAML has them: the recorder reads and writes metadata.yaml at
-# every chunk, and the pure-Python ones cost it ~130 ms of CPU per chunk on these machines.
+# every chunk, and the pure-Python ones cost it ~30 ms of CPU per chunk here (bench/bench_recorder.py).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
