@@ -95,4 +95,4 @@ def revealed_estimate(env: TaskEnv) -> ObjectEstimate | None:
 
 def gripper_qpos(env: TaskEnv) -> NDArray[np.float64]:
     """Finger joint positions (robomimic ``robot0_gripper_qpos``)."""
-    return env.observation()["robot0_gripper_qpos"]
+    return env.finger_qpos()

@@ -318,6 +318,10 @@ class TaskEnv:
             poses[corrected] = self._as_reported(corrected, self.body_pose(corrected))
         return poses
 
+    def finger_qpos(self) -> NDArray[np.float64]:
+        """Finger joint positions (robomimic ``robot0_gripper_qpos``), without the rest of the observation."""
+        return self.data.qpos[self._finger_qpos].copy()
+
     def observation(self) -> dict[str, NDArray[np.float64]]:
         eef = self.eef_pose()
         parts = []
@@ -328,7 +332,7 @@ class TaskEnv:
         return {
             "robot0_eef_pos": eef[:3, 3].copy(),
             "robot0_eef_quat": quat_on_hemisphere(mat_to_quat_xyzw(eef[:3, :3])),
-            "robot0_gripper_qpos": self.data.qpos[self._finger_qpos].copy(),
+            "robot0_gripper_qpos": self.finger_qpos(),
             "object": np.concatenate(parts),
         }
 
