@@ -72,6 +72,14 @@ def bounded_float(lo: float, hi: float, why: str = "") -> Bounded:
     return Bounded(float, lo, hi, why)
 
 
+def path_arg(text: str) -> str:
+    """An argparse ``type`` for a file or directory argument: refuses an empty or blank one, which
+    ``Path`` would silently read as the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 # Shared ranges (one definition per kind of quantity).
 SEED = bounded_int(0, 2**31 - 1)                   # numpy/torch/MuJoCo seeds; episode i uses seed + i
 EPISODES = bounded_int(1, 100_000, MEMORY)         # simulated episodes/trials (results/episodes kept in memory)

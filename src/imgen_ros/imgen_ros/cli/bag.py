@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from imgen_ros.cli._args import bounded_float, bounded_int
+from imgen_ros.cli._args import bounded_float, bounded_int, path_arg
 from imgen_ros.cli.bag2hdf5 import expand_bags
 from imgen_ros.cli.main import CliError
 
@@ -79,12 +79,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bag", help="summarize and plot recorded episode bags (rosbag2)")
     sub = parser.add_subparsers(dest="bag_command", metavar="ACTION", required=True)
     info = sub.add_parser("info", help="task, outcome, takeovers, duration, corruption, topics and QoS")
-    info.add_argument("bags", nargs="+", metavar="BAG", help="episode bag directories (or folders of them)")
+    info.add_argument("bags", nargs="+", type=path_arg,
+                      metavar="BAG", help="episode bag directories (or folders of them)")
     info.add_argument("--json", action="store_true", help="one JSON object (a list for several bags)")
     info.set_defaults(func=run_info)
     plot = sub.add_parser("plot", help="top-down picture per episode: TCP path by control mode, cubes, reveal")
-    plot.add_argument("bags", nargs="+", metavar="BAG", help="episode bag directories (or folders of them)")
-    plot.add_argument("--out", required=True, help="PNG to write (written beside it, renamed into place)")
+    plot.add_argument("bags", nargs="+", type=path_arg,
+                      metavar="BAG", help="episode bag directories (or folders of them)")
+    plot.add_argument("--out", required=True, type=path_arg,
+                      help="PNG to write (written beside it, renamed into place)")
     plot.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     plot.add_argument("--columns", type=COLUMNS, default=2, help=COLUMNS.doc("panels per row (default 2)"))
     plot.add_argument("--panel-size", type=PANEL_IN, default=5.0, help=PANEL_IN.doc("panel size in inches (default 5)"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from imgen_ros.cli._args import path_arg
 from imgen_ros.cli.main import CliError
 
 META = "metadata.yaml"
@@ -119,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bag2hdf5", help="recorded episode bags (rosbag2) -> robomimic hdf5 with labels")
-    p.add_argument("bags", nargs="+", metavar="BAG", help="episode bag directories (or folders of them)")
-    p.add_argument("--out", required=True, help="robomimic hdf5 to write")
+    p.add_argument("bags", nargs="+", type=path_arg, metavar="BAG", help="episode bag directories (or folders of them)")
+    p.add_argument("--out", required=True, type=path_arg, help="robomimic hdf5 to write")
     p.add_argument("--task", default=None, help="task (default: from the bags' metadata)")
     p.add_argument("--noise", default=None, help="env_args noise (default: from the bags' metadata)")
     p.add_argument("--observability", default=None, choices=("full", "partial", "none"))

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgen_ros.cli._args import EPISODES, SEED
+from imgen_ros.cli._args import EPISODES, SEED, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS, CollectConfig, collect
 
@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--task", required=True)
         p.add_argument("--policy", default="expert", help=policies[kind] + " (default expert)")
         p.add_argument("--episodes", type=EPISODES, default=10, help=EPISODES.doc("episodes to keep (default 10)"))
-        p.add_argument("--out", required=True)
+        p.add_argument("--out", required=True, type=path_arg)
         p.add_argument("--seed", type=SEED, default=0, help=SEED.doc("default 0"))
         p.add_argument("--observability", default="full", choices=("full", "partial", "none"))
         p.add_argument("--human", default=DEFAULT_HUMAN, choices=HUMAN_MODELS,

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from imgen_ros.cli._args import path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.data.merge import merge_datasets
 from imgen_ros.data.summary import format_summary, summarize
@@ -51,15 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dataset", help="inspect, validate and merge hdf5 datasets")
     sub = parser.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     info = sub.add_parser("info", help="demos, lengths, intervention fraction, sources")
-    info.add_argument("file")
+    info.add_argument("file", type=path_arg)
     info.add_argument("--json", action="store_true", help="one JSON object")
     info.set_defaults(func=run_info)
     validate = sub.add_parser("validate", help="check files; name every problem")
-    validate.add_argument("files", nargs="+")
+    validate.add_argument("files", nargs="+", type=path_arg)
     validate.add_argument("--imgen", action="store_true", help="also require per-step action_modes")
     validate.set_defaults(func=run_validate)
     merge = sub.add_parser("merge", help="merge datasets of one task into a new file")
-    merge.add_argument("inputs", nargs="+")
-    merge.add_argument("--out", required=True, help="new hdf5 (written beside it, renamed into place when complete)")
+    merge.add_argument("inputs", nargs="+", type=path_arg)
+    merge.add_argument("--out", required=True, type=path_arg,
+                       help="new hdf5 (written beside it, renamed into place when complete)")
     merge.add_argument("--overwrite", action="store_true", help="replace an existing --out (never one of the inputs)")
     merge.set_defaults(func=run_merge)

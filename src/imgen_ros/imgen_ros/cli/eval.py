@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int
+from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.policy.batch_rollout import DEFAULT_EVAL_BATCH, MAX_EVAL_BATCH
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--trials must be > 0, got {args.trials}")
     if args.videos < 0:
         raise CliError(f"--videos must be >= 0, got {args.videos}")
-    video_dir = Path(args.video_dir) if args.video_dir else Path(args.policy).with_suffix("").parent / "videos"
+    video_dir = Path(args.video_dir) if args.video_dir else Path(args.policy).parent / "videos"
 
     tty = sys.stdout.isatty()
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a policy (checkpoint or scripted expert) in a sim task")
     parser.add_argument("--task", required=True)
-    parser.add_argument("--policy", required=True,
+    parser.add_argument("--policy", required=True, type=path_arg,
                         help="robomimic checkpoint (.pth), 'expert' (naive: observed poses) or 'expert:true'")
     parser.add_argument("--trials", type=EPISODES, default=50, help=EPISODES.doc("rollouts (default 50)"))
     parser.add_argument("--noise", default="on", help="pose corruption: on, off (or mixture for nut_peg_assembly)")
@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed-base", type=SEED, default=None,
                         help=SEED.doc("trial i uses seed base+i (default 1000000)"))
     parser.add_argument("--videos", type=VIDEOS, default=0, help=VIDEOS.doc("record the first K trials as mp4"))
-    parser.add_argument("--video-dir", default=None, help="where videos go (default: <policy dir>/videos)")
+    parser.add_argument("--video-dir", default=None, type=path_arg,
+                        help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing trial_<seed>.mp4 videos (refused before any trial otherwise)")
     parser.add_argument("--device", default="cpu")

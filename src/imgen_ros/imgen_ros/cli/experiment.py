@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imgen_ros.cli._args import WORKERS, bounded_int
+from imgen_ros.cli._args import WORKERS, bounded_int, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
 from imgen_ros.policy.experiment_spec import SCALES
@@ -162,7 +162,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "bf16, sources replayed without the person's holds (block_grasp 12-15 min on 2 cores "
                              "against demo's 20+; I-MG lower and more variable, docs/results.md); paper: the "
                              "paper's protocol")
-    parser.add_argument("--out", required=True, help="output directory (data, checkpoints, logs, results.*)")
+    parser.add_argument("--out", required=True, type=path_arg,
+                        help="output directory (data, checkpoints, logs, results.*)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a --out holding anything but this experiment (old contents deleted only after "
                              "the new run succeeded)")
@@ -179,7 +180,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="training precision: fp32 (as the paper; every scale's default but fast's) or bf16 (the "
                              "LSTM's gradient steps in bfloat16; ~1.5x faster training on CPUs with AVX512-BF16/AMX, "
                              "slower elsewhere; a deviation, named in the results); default: the scale's")
-    parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
+    parser.add_argument("--reuse", action="append", default=[], metavar="DIR", type=path_arg,
                         help="take over the finished steps of the experiment in DIR that this one would run with the "
                              "same arguments (data, base policy, trainings: e.g. seeds or action_noise on top of "
                              "table1, budget or scaling on top of table1's 2-Pc Assembly); outputs are copied "

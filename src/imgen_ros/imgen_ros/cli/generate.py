@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imgen_ros.cli._args import EPISODES, SEED, WORKERS, bounded_float, bounded_int
+from imgen_ros.cli._args import EPISODES, SEED, WORKERS, bounded_float, bounded_int, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.datagen.episodes import (
     DEFAULT_REVEAL_GRACE_STEPS,
@@ -92,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True)
-    p.add_argument("--source", required=True, help="source hdf5 (imgen collect ...)")
+    p.add_argument("--source", required=True, type=path_arg, help="source hdf5 (imgen collect ...)")
     p.add_argument("--n", type=EPISODES, required=True,
                    help=EPISODES.doc("episodes to generate (kept, i.e. successful)"))
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=path_arg)
     p.add_argument("--seed", type=SEED, default=0, help=SEED.doc("default 0"))
     p.add_argument("--workers", type=WORKERS, default=1, help=WORKERS.doc("default 1"))
     p.add_argument("--executor", choices=EXECUTORS, default="local")
@@ -136,7 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(mg)
     ig = sub.add_parser("imgen", help="Interventional MimicGen (Algorithm 1) from source interventions")
     _common(ig)
-    ig.add_argument("--policy", default="expert", help="expert (naive expert on observed poses) or a checkpoint")
+    ig.add_argument("--policy", default="expert", type=path_arg,
+                    help="expert (naive expert on observed poses) or a checkpoint")
     ig.add_argument("--no-policy-execution", action="store_true",
                     help="ablation: replay the source mistake open-loop instead of running the policy")
     ig.add_argument("--max-instances", type=MAX_INSTANCES, default=4,

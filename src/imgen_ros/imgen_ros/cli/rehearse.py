@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgen_ros.cli._args import EPISODES, SEED, bounded_float
+from imgen_ros.cli._args import EPISODES, SEED, bounded_float, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.data.outputs import nearest_existing
 from imgen_ros.rehearsal import TIME_SCALE_RANGE
@@ -372,7 +372,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", action="append", required=True,
                         help="robomimic checkpoint (.pth), 'expert', or LABEL=PATH; repeat for several")
     parser.add_argument("--episodes", type=EPISODES, default=50, help=EPISODES.doc("episodes per row (default 50)"))
-    parser.add_argument("--out", required=True, help="output directory (results.json, results.md, bags/, logs/)")
+    parser.add_argument("--out", required=True, type=path_arg,
+                        help="output directory (results.json, results.md, bags/, logs/)")
     parser.add_argument("--perturb", action="append", choices=tuple(PERTURBATIONS), default=None,
                         help="rows per checkpoint (repeat; default: none). " + "; ".join(
                             f"{k}: {v}" for k, v in PERTURBATIONS.items()))

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from imgen_ros.cli._args import MEMORY, bounded_int
+from imgen_ros.cli._args import MEMORY, bounded_int, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.cli.sim import _make_policy, add_episode_args, validate_episode_args
 
@@ -92,7 +92,8 @@ def _record(args: argparse.Namespace, path: Path) -> tuple[list, int, float]:
 def register_sim(sim_subparsers: argparse._SubParsersAction) -> None:
     video = sim_subparsers.add_parser("video", help="record episodes (naive expert or simulated human) as an MP4")
     add_episode_args(video, episodes=1)
-    video.add_argument("--out", required=True, help="output .mp4 path (written beside it, renamed into place)")
+    video.add_argument("--out", required=True, type=path_arg,
+                       help="output .mp4 path (written beside it, renamed into place)")
     video.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     video.add_argument("--camera", default=DEFAULT_CAMERA, help=f"scene camera (default {DEFAULT_CAMERA})")
     video.add_argument("--width", type=SIZE, default=640, help=SIZE.doc("pixels, a multiple of 16 (default 640)"))

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from imgen_ros.cli._args import MEMORY, SEED, THREADS, bounded_float, bounded_int
+from imgen_ros.cli._args import MEMORY, SEED, THREADS, bounded_float, bounded_int, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.policy.precision import PRECISIONS
 
@@ -151,10 +151,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "that file's share of draws (files without one weigh 1; no --weight at all: uniform per "
                     "sample). E.g. --data base.hdf5 --data int.hdf5 --weight 1 draws both files equally.")
     parser.add_argument("--task", required=True, help="sim task for evaluation rollouts (e.g. block_grasp)")
-    parser.add_argument("--data", action=_DataAction, metavar="FILE", help="robomimic hdf5 (repeatable)")
+    parser.add_argument("--data", action=_DataAction, type=path_arg, metavar="FILE", help="robomimic hdf5 (repeatable)")
     parser.add_argument("--weight", action=_WeightAction, type=WEIGHT, metavar="W",
                         help=WEIGHT.doc("weight of the preceding --data"))
-    parser.add_argument("--out", required=True, help="output directory (models/, log.csv, train.json, training.png)")
+    parser.add_argument("--out", required=True, type=path_arg,
+                        help="output directory (models/, log.csv, train.json, training.png)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a non-empty --out: the new run is built beside it and swapped in only when it "
                              "succeeded (the old one stays untouched if it fails)")

@@ -294,9 +294,15 @@ def check_bag_files(path: str | Path) -> None:
     """
     path = Path(path)
     files = bag_info(path).get("relative_file_paths") or []
+    if not isinstance(files, list) or not all(isinstance(n, str) and n for n in files):
+        raise BagError(f"bag {path}: file {META} has a malformed relative_file_paths entry (expected a list of "
+                       f"file names, got {_one_line(repr(files))})")
     if not files:
         raise BagError(f"bag {path}: {META} lists no storage file")
     for name in files:
+        if Path(name).name != name or name in (".", ".."):   # rosbag2 lists plain names inside the bag
+            raise BagError(f"bag {path}: {META} lists {name!r}, which is not a file name inside the bag "
+                           "(a path outside it or into a subfolder)")
         f = path / name
         if not f.is_file():
             raise BagError(f"bag {path}: file {name} is missing")
@@ -315,8 +321,13 @@ def check_bag_files(path: str | Path) -> None:
             raise BagError(f"bag {path}: file {name} is truncated ({size} bytes, no closing MCAP magic)")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
+def _one_line(exc: BaseException | str) -> str:
+    """``exc``'s message on one line (at most 300 characters); for an exception without one (a
+    MemoryError from a corrupt record size), what it usually means."""
+    text = " ".join(str(exc).split())[:300]
+    if not text and isinstance(exc, MemoryError):
+        return "a corrupt record claims an impossible size"
+    return text
 
 
 def bag_custom_data(path: str | Path) -> dict[str, str]:

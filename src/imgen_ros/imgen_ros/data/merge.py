@@ -15,7 +15,8 @@ from imgen_ros.data.writer import MASK_DTYPE, demo_name
 
 
 def merge_datasets(inputs: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> dict[str, int]:
-    """Write every demo of ``inputs`` (validated, same env and obs keys) to ``out``; returns counts per input.
+    """Write every demo of ``inputs`` (validated, same env and obs keys) to ``out``; returns demos per input
+    path (a path named twice goes in twice: the sum).
 
     ``out`` is written beside itself and renamed into place when complete (``imgen_ros.data.outputs``):
     an existing ``out`` is refused unless ``overwrite``, and never replaced by a half-written file; an
@@ -63,7 +64,7 @@ def _write_merged(readers: list[DatasetReader], out: Path) -> dict[str, int]:
                 index += 1
             for mask in reader.masks():
                 masks.setdefault(mask, []).extend(renamed[d] for d in reader.demos(mask))
-            counts[str(reader.path)] = len(renamed)
+            counts[str(reader.path)] = counts.get(str(reader.path), 0) + len(renamed)
         data.attrs["total"] = total
         data.attrs["imgen_merged_from"] = json.dumps(counts)
         for mask, names in masks.items():

@@ -28,7 +28,17 @@ def completion(path: str | Path) -> tuple[bool, dict[str, Any]]:
             progress = json.loads(attrs.get(PROGRESS_ATTR, "{}"))
         except ValueError:
             progress = {}
-        return bool(attrs[COMPLETE_ATTR]), progress if isinstance(progress, dict) else {}
+        return _is_true(attrs[COMPLETE_ATTR]), progress if isinstance(progress, dict) else {}
+
+
+def _is_true(marker: Any) -> bool:
+    """The writer stores a bool; anything else (a string such as "false" or "maybe", an array) is not a
+    finished mark, where ``bool()`` would have called every non-empty string complete."""
+    if isinstance(marker, (bool, np.bool_)):
+        return bool(marker)
+    if isinstance(marker, (int, np.integer)):
+        return bool(marker == 1)
+    return False
 
 
 def progress_text(progress: dict[str, Any]) -> str:

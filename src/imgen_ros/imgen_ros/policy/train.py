@@ -38,6 +38,7 @@ from imgen_ros.policy.evaluate import OBS_KEYS, SELECTION_SEED_BASE, EvalResult,
 from imgen_ros.policy.plots import plot_training
 from imgen_ros.policy.precision import check_precision, runnable_precision, use_bf16_recurrence
 from imgen_ros.policy.robomimic_compat import robomimic_modules
+from imgen_ros.sim import check_task
 
 ACTION_DIM = 7
 
@@ -74,6 +75,8 @@ class TrainConfig:
     obs_keys: tuple[str, ...] = OBS_KEYS
 
     def __post_init__(self) -> None:
+        # before any data is read: a bad --noise would otherwise surface at the first evaluation, epochs later
+        check_task(self.task, noise=self.eval_noise, observability=self.eval_observability)
         if not self.datasets:
             raise ValueError("at least one dataset is required")
         if self.weights is not None:

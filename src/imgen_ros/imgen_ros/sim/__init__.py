@@ -68,14 +68,24 @@ from imgen_ros.sim.env import OBSERVABILITY_MODES, TaskEnv
 
 TASK_NAMES = ("block_grasp", "nut_insertion", "two_piece_assembly", "coffee", "nut_peg_assembly")
 
-__all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "make_env"]
+__all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "check_task", "make_env"]
+
+
+def check_task(task: str, *, noise: str | None = None, observability: str | None = None) -> None:
+    """ValueError, as :func:`make_env` raises it, for an unknown task name or (when given) a noise mode or
+    observability the task does not have; builds no scene."""
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    if observability is not None and observability not in OBSERVABILITY_MODES:
+        raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
+    if noise is not None:
+        modes = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK.noise_modes
+        if noise not in modes:
+            raise ValueError(f"task {task!r}: noise must be one of {list(modes)}, got {noise!r}")
 
 
 def make_env(task: str, *, noise: str = "off", observability: str = "full", render: bool = False) -> TaskEnv:
     """Build the environment of ``task``; unknown task / noise / observability names raise ValueError."""
-    if task not in TASK_NAMES:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    if observability not in OBSERVABILITY_MODES:
-        raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
+    check_task(task, observability=observability)
     module = importlib.import_module(f"imgen_ros.sim.tasks.{task}")
     return TaskEnv(module.TASK(noise), observability=observability, render=render)
