@@ -21,8 +21,9 @@ PoseStamped mirrors and viz/markers for RViz / Foxglove, with the box of config/
 robot_state_publisher; with ``franka_bringup:=true`` franka_bringup runs its own robot_state_publisher
 and joint_states, and viz_mirror leaves joint_states to it). The launch ends when the robot driver or
 the arbiter exits. Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
-A refused calibration, a missing config file or an uninstalled package stops the launch before any
-process starts (``launch`` leaves processes it has just started running when a later action fails).
+A refused calibration, a missing checkpoint or SpaceMouse device, a missing config file or an
+uninstalled package stops the launch before any process starts (``launch`` leaves processes it has
+just started running when a later action fails).
 
 Every imgen parameter file is keyed ``/**/<node>``, so ``namespace:=fr3`` keeps them applied.
 Checked against franka_ros2 v3.4.0 (franka_bringup/launch/franka.launch.py: ``robot_type``,
@@ -69,8 +70,9 @@ FR3_XACRO = ("robots", "fr3", "fr3.urdf.xacro")
 def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
               franka_launch: PathJoinSubstitution) -> list:
     """Refuse the launch before any process starts: when an action raises, `launch` does not stop the
-    processes it has just started, and they outlive `ros2 launch`. Checks the calibration file and
-    that every executable the given arguments need is installed."""
+    processes it has just started, and they outlive `ros2 launch`. Checks the calibration file, the
+    checkpoint, the SpaceMouse device (teleop:=spacemouse) and that every executable the given arguments
+    need is installed."""
     from imgen_ros.perception.extrinsics import load_extrinsics, require_calibrated
 
     allow = LaunchConfiguration("allow_sim_extrinsics").perform(context).lower()
@@ -78,6 +80,7 @@ def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
         raise RuntimeError(f"allow_sim_extrinsics must be true or false, got '{allow}'")
     extrinsics = load_extrinsics(LaunchConfiguration("extrinsics").perform(context))  # names file and field
     require_calibrated(extrinsics, allow_simulated=allow == "true")
+    check_checkpoint(context)
     needed = [("tf2_ros", "static_transform_publisher"), (PACKAGE, "cube_pose_estimator")]
     needed += [(n.node_package, n.node_executable) for n in nodes
                if n.condition is None or n.condition.evaluate(context)]
@@ -97,12 +100,27 @@ def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
             raise RuntimeError("robot_description:=true with franka_bringup:=true: franka_bringup runs its own "
                                "robot_state_publisher (leave robot_description false)")
         missing += _description_missing(context)
-    if LaunchConfiguration("teleop").perform(context) == "keyboard" and shutil.which("xterm") is None:
+    teleop = LaunchConfiguration("teleop").perform(context)
+    device = LaunchConfiguration("spacemouse_device").perform(context)
+    if teleop == "spacemouse" and not Path(device).exists():
+        # else spacemouse_teleop alone exits at start and the graph runs on without its supervisor
+        raise RuntimeError(f"spacemouse_device:={device}: no such device (is the SpaceMouse plugged in? "
+                           "ls /dev/input/by-id/*event-mouse)")
+    if teleop == "keyboard" and shutil.which("xterm") is None:
         missing.append("xterm (teleop:=keyboard opens keyboard_teleop in one)")
     if missing:
         raise RuntimeError("not installed: " + "; ".join(missing) + " (imgen_ros's package.xml lists what the "
                            "launch files run)")
     return []
+
+
+def check_checkpoint(context) -> None:
+    """The policy spec is the scripted expert or a checkpoint policy_node will accept (safe load, task
+    block_grasp, full observability's layout): else policy_node alone would exit at start and the
+    rest of the graph would keep running without a policy."""
+    from imgen_ros.policy.checkpoint import check_policy_spec
+
+    check_policy_spec(LaunchConfiguration("checkpoint").perform(context), "block_grasp", "full")
 
 
 def _description_missing(context) -> list[str]:
@@ -161,15 +179,19 @@ def generate_launch_description() -> LaunchDescription:
     lc = LaunchConfiguration
     args = [
         DeclareLaunchArgument("robot_ip", default_value="172.16.0.2", description="FR3 control box (FCI) address"),
-        DeclareLaunchArgument("checkpoint", description="robomimic checkpoint (.pth) of the policy"),
+        DeclareLaunchArgument("checkpoint", description="robomimic checkpoint (.pth) of the policy, or 'expert' "
+                                                        "(the naive scripted expert)"),
         DeclareLaunchArgument("extrinsics", default_value=config("camera_extrinsics_sim.yaml"),
                               description="hand-eye calibration YAML: depth optical frame in fr3_link0 "
                                           "(imgen_ros.perception.extrinsics; the default is the simulator's)"),
         DeclareLaunchArgument("allow_sim_extrinsics", default_value="false", choices=["true", "false"],
                               description="accept a calibration file marked simulated: true"),
-        DeclareLaunchArgument("driver", default_value="libfranka", choices=["libfranka", "franka_ros2"]),
+        DeclareLaunchArgument("driver", default_value="libfranka", choices=["libfranka", "franka_ros2"],
+                              description="robot_driver backend: FCI via franky, or franka_ros2's controllers"),
         DeclareLaunchArgument("record_dir", default_value="recordings", description="one rosbag2 per episode here"),
-        DeclareLaunchArgument("teleop", default_value="joy", choices=["joy", "spacemouse", "keyboard"]),
+        DeclareLaunchArgument("teleop", default_value="joy", choices=["joy", "spacemouse", "keyboard"],
+                              description="supervisor input: spacenav + joy_teleop, evdev SpaceMouse, or keys in "
+                                          "an xterm"),
         DeclareLaunchArgument("spacemouse_device",
                               default_value="/dev/input/by-id/usb-3Dconnexion_SpaceMouse_Compact-event-mouse",
                               description="evdev node (teleop:=spacemouse)"),
@@ -249,10 +271,15 @@ def generate_launch_description() -> LaunchDescription:
     # franka.launch.py namespaces its own nodes from its `namespace` argument: included outside the
     # group so that they are not pushed into the namespace twice
     franka_launch = PathJoinSubstitution([FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])
+    # franka.launch.py's other arguments would otherwise pass through from our command line; the ones
+    # that would take robot_driver's inputs away (state broadcaster off, fake hardware, a topic prefix)
+    # are pinned here (joint_state_rate, RViz's joint_states only, stays the user's)
     franka = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(franka_launch),
         launch_arguments={"robot_type": "fr3", "robot_ip": lc("robot_ip"), "namespace": lc("namespace"),
-                          "load_gripper": "true", "controllers_yaml": config("franka_controllers.yaml")}.items(),
+                          "load_gripper": "true", "controllers_yaml": config("franka_controllers.yaml"),
+                          "arm_prefix": "", "use_fake_hardware": "false", "fake_sensor_commands": "false",
+                          "load_franka_robot_state_broadcaster": "true"}.items(),
         condition=IfCondition(AndSubstitution(lc("franka_bringup"), franka_ros2)))
     nodes = [camera, policy, arbiter, contact, spacenav, joy, spacemouse, keyboard, driver, controller, recorder, viz]
     graph = GroupAction([PushRosNamespace(lc("namespace")),

@@ -13,7 +13,7 @@ the believed cube pose itself). Episodes: call ``sim/reset`` then ``start_episod
 
 
 from imgen_ros.share import config_file as config
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node, PushRosNamespace
@@ -22,6 +22,17 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch import LaunchDescription
 
 PACKAGE = "imgen_ros"
+
+
+def check_checkpoint(context) -> list:
+    """Refuse a checkpoint policy_node would refuse (missing, corrupt, another task or observation
+    layout) before any process starts: else policy_node alone exits and the simulation runs on
+    without a policy."""
+    from imgen_ros.policy.checkpoint import check_policy_spec
+
+    check_policy_spec(LaunchConfiguration("checkpoint").perform(context), "block_grasp",
+                      LaunchConfiguration("observability").perform(context))
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -34,12 +45,14 @@ def generate_launch_description() -> LaunchDescription:
                               description="robomimic checkpoint (.pth) or 'expert' (the naive scripted expert)"),
         DeclareLaunchArgument("noise", default_value="on", choices=["on", "off"],
                               description="corrupt the believed cube pose per episode (the paper's setting)"),
-        DeclareLaunchArgument("observability", default_value="full", choices=["full", "partial", "none"]),
+        DeclareLaunchArgument("observability", default_value="full", choices=["full", "partial", "none"],
+                              description="what the policy observes of the cube (the task's observability)"),
         DeclareLaunchArgument("seed", default_value="0", description="scene seed of the first episode"),
         DeclareLaunchArgument("auto_episodes", default_value="0",
                               description="> 0: run this many episodes back to back"),
         DeclareLaunchArgument("record_dir", default_value="recordings", description="one rosbag2 per episode here"),
-        DeclareLaunchArgument("record", default_value="true", choices=["true", "false"]),
+        DeclareLaunchArgument("record", default_value="true", choices=["true", "false"],
+                              description="run the recorder"),
         DeclareLaunchArgument("perception", default_value="false", choices=["true", "false"],
                               description="estimate the cube pose with ICP on the simulated D415 depth"),
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace for all topics"),
@@ -81,6 +94,7 @@ def generate_launch_description() -> LaunchDescription:
     # the box drawn is the box the arbiter enforces
     viz = Node(package=PACKAGE, executable="viz_mirror", name="viz_mirror", output="screen",
                parameters=[config("viz_mirror.yaml"), arbiter_workspace(config("arbiter_sim.yaml"))])
-    graph = GroupAction([PushRosNamespace(lc("namespace")), sim, estimator, policy, arbiter, recorder, generation,
-                         viz])
+    # the checkpoint is checked before any process starts
+    graph = GroupAction([PushRosNamespace(lc("namespace")), OpaqueFunction(function=check_checkpoint), sim,
+                         estimator, policy, arbiter, recorder, generation, viz])
     return LaunchDescription([*args, graph])

@@ -21,7 +21,7 @@ def generate_launch_description() -> LaunchDescription:
     lc = LaunchConfiguration
     args = [
         DeclareLaunchArgument("feedback_period_s", default_value="1.0", description="progress feedback period"),
-        DeclareLaunchArgument("namespace", default_value=""),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the action server"),
     ]
     server = Node(package="imgen_ros", executable="generation_server", name="generation_server", output="screen",
                   parameters=[{"feedback_period_s": ParameterValue(lc("feedback_period_s"), value_type=float)}])

@@ -53,3 +53,26 @@ def test_named_config_files_exist(launch_file):
 def test_imgen_executables_are_node_modules(launch_file):
     unknown = set(_imgen_executables(launch_file)) - NODES
     assert not unknown, f"{launch_file.name} starts unknown imgen_ros executables: {unknown}"
+
+
+def _franka_include_arguments(path: Path) -> dict[str, object]:
+    """The ``launch_arguments`` dict literal of the IncludeLaunchDescription of franka.launch.py."""
+    for call in _calls(path):
+        if isinstance(call.func, ast.Name) and call.func.id == "IncludeLaunchDescription":
+            for kw in call.keywords:
+                if kw.arg == "launch_arguments":
+                    literal = kw.value.func.value   # {...}.items()
+                    return {k.value: (v.value if isinstance(v, ast.Constant) else ast.unparse(v))
+                            for k, v in zip(literal.keys, literal.values, strict=True)}
+    raise AssertionError(f"{path.name} includes no launch description")
+
+
+def test_franka_bringup_arguments_that_would_starve_the_driver_are_pinned():
+    """franka.launch.py (v3.4.0) arguments left open pass through from our command line:
+    load_franka_robot_state_broadcaster:=false or use_fake_hardware:=true would leave robot_driver
+    without its state topics, and an arm_prefix would rename them."""
+    args = _franka_include_arguments(REPO / "launch" / "block_grasp_real.launch.py")
+    assert args["robot_type"] == "fr3" and args["load_gripper"] == "true"
+    assert args["load_franka_robot_state_broadcaster"] == "true"
+    assert args["use_fake_hardware"] == "false" and args["fake_sensor_commands"] == "false"
+    assert args["arm_prefix"] == ""

@@ -24,6 +24,7 @@ from imgen_ros.cli.main import main
 from imgen_ros.policy.checkpoint import (
     CheckpointError,
     check_compatible,
+    check_policy_spec,
     observation_shapes,
     read_checkpoint,
     task_obs_shapes,
@@ -267,3 +268,17 @@ def test_policy_node_refuses_a_checkpoint_of_another_task_at_start(files: dict[s
     refusals = [line for line in output.splitlines() if "refusing to start" in line]
     assert len(refusals) == 1 and "trained on task 'coffee'" in refusals[0], output
     assert "but parameter 'task' is 'block_grasp'" in refusals[0]
+
+
+@pytest.mark.parametrize("kind", ["empty", "random", "folder", "truncated", "coffee_ckpt", "layout_ckpt"])
+def test_launch_preflight_refuses_what_policy_node_would_refuse(kind: str, files: dict[str, Path]) -> None:
+    """The launch files' check: a bad checkpoint stops the whole launch before any process starts."""
+    with pytest.raises(CheckpointError, match=str(files[kind]).replace(".", r"\.")):
+        check_policy_spec(str(files[kind]), "block_grasp", "full")
+
+
+def test_launch_preflight_accepts_the_expert_and_refuses_a_missing_file(tmp_path: Path) -> None:
+    check_policy_spec("expert", "block_grasp")
+    check_policy_spec("expert:true", "block_grasp", "partial")
+    with pytest.raises(CheckpointError, match="no such file"):
+        check_policy_spec(str(tmp_path / "nope.pth"), "block_grasp")

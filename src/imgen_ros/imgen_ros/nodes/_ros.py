@@ -20,7 +20,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
@@ -327,9 +326,11 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
         pass
     except ConfigError:
         raise SystemExit(2) from None   # declare_config logged the one-line reason
-    except RCLError:
+    except Exception:
         if rclpy.ok():
-            raise   # a real error; otherwise SIGINT shut the context down while spinning
+            raise   # a real error; otherwise SIGINT/SIGTERM shut the context down while spinning, and
+            # taking a message from an invalidated handle raises RCLError or pybind11's TypeError
+            # ("Unable to convert call argument '0' to Python object", seen once in ~10 launch stops)
     finally:
         for node in reversed(nodes):
             close = getattr(node, "close", None)

@@ -140,6 +140,16 @@ def load_checked(path: str | Path, task: str | None = None, obs_shapes: Mapping[
     return ckpt
 
 
+def check_policy_spec(spec: str, task: str, observability: str = "full") -> None:
+    """Refuse (CheckpointError) a policy spec that policy_node would refuse at start: not ``expert`` /
+    ``expert:true`` and not a safe-loading checkpoint of ``task`` with ``observability``'s observation
+    layout. The launch files call it before any process starts, so a bad checkpoint stops the whole
+    launch instead of policy_node alone while the rest of the graph runs on."""
+    if spec in ("expert", "expert:true"):
+        return
+    load_checked(spec, task, task_obs_shapes(task, observability), "the launch's task", observability)
+
+
 def _layout(shapes: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {list(v)}" for k, v in shapes.items()) + "}"
 
