@@ -188,6 +188,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="accept a calibration file marked simulated: true"),
         DeclareLaunchArgument("driver", default_value="libfranka", choices=["libfranka", "franka_ros2"],
                               description="robot_driver backend: FCI via franky, or franka_ros2's controllers"),
+        DeclareLaunchArgument("libfranka_realtime", default_value="true", choices=["true", "false"],
+                              description="driver:=libfranka: refuse to run without a real-time kernel (false only "
+                                          "for franky-sim or a bench test without the arm moving under load)"),
         DeclareLaunchArgument("record_dir", default_value="recordings", description="one rosbag2 per episode here"),
         DeclareLaunchArgument("teleop", default_value="joy", choices=["joy", "spacemouse", "keyboard"],
                               description="supervisor input: spacenav + joy_teleop, evdev SpaceMouse, or keys in "
@@ -249,7 +252,8 @@ def generate_launch_description() -> LaunchDescription:
                   on_exit=Shutdown(reason="robot_driver exited"),
                   parameters=[config("robot_driver.yaml"), {
                       "driver": ParameterValue(lc("driver"), value_type=str),
-                      "libfranka.robot_ip": ParameterValue(lc("robot_ip"), value_type=str)}])
+                      "libfranka.robot_ip": ParameterValue(lc("robot_ip"), value_type=str),
+                      "libfranka.enforce_realtime": ParameterValue(lc("libfranka_realtime"), value_type=bool)}])
     controller = Node(
         package="controller_manager", executable="spawner", name="imgen_cartesian_controller_spawner",
         output="screen", condition=IfCondition(franka_ros2),
