@@ -135,3 +135,22 @@ def test_a_policy_that_cannot_batch_says_so(two_mode_checkpoint: str) -> None:
         batched.act([0, 1], _observations(0, 1))
     with pytest.raises(KeyError, match="object"):
         batched.act([0], [{k: v for k, v in _observations(0, 1)[0].items() if k != "object"}])
+
+
+def test_an_evaluation_repeats_exactly_and_leaves_the_callers_generator_alone(two_mode_checkpoint: str) -> None:
+    """A GMM policy samples from torch's global generator, which torch seeds at random per process:
+    evaluate() seeds it from the trial seed (the same actions every run) and restores it after."""
+    runs = []
+    for _ in range(2):
+        policy = RobomimicPolicy.from_checkpoint(two_mode_checkpoint, task="block_grasp")
+        actions: list[np.ndarray] = []
+        act = policy.act
+        policy.act = lambda obs, act=act, actions=actions: actions.append(act(obs)) or actions[-1]
+        torch.manual_seed(123)   # whatever the caller's stream is
+        evaluate("block_grasp", policy, trials=1, seed_base=11, batch=1)
+        after = torch.rand(3)
+        runs.append(np.array(actions))
+        torch.manual_seed(123)
+        np.testing.assert_array_equal(after.numpy(), torch.rand(3).numpy())   # restored
+    assert len(runs[0]) > 10
+    np.testing.assert_array_equal(runs[0], runs[1])
