@@ -59,17 +59,15 @@ def matrix_to_quat_xyzw(rotation: ArrayLike) -> NDArray[np.float64]:
     scipy's ~180 us); anything else goes to scipy's ``Rotation.from_matrix``, which projects a near-rotation
     onto SO(3) and raises on NaN or a reflection, as before."""
     r = np.asarray(rotation, dtype=float)
-    if r.shape == (3, 3) and _is_proper_rotation(rows := r.tolist()):
-        m = rows
+    if r.shape == (3, 3) and _is_proper_rotation(m := r.tolist()):
         trace = m[0][0] + m[1][1] + m[2][2]
         decision = [m[0][0], m[1][1], m[2][2], trace]
-        choice = decision.index(max(decision))   # the first maximum, as scipy chooses
-        quat = [0.0, 0.0, 0.0, 0.0]
-        if choice == 3:
+        i = decision.index(max(decision))   # the first maximum, as scipy chooses
+        if i == 3:
             quat = [m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1], 1.0 + trace]
         else:
-            i = choice
             j, k = (i + 1) % 3, (i + 2) % 3
+            quat = [0.0, 0.0, 0.0, 0.0]
             quat[i] = 1.0 - trace + 2.0 * m[i][i]
             quat[j] = m[j][i] + m[i][j]
             quat[k] = m[k][i] + m[i][k]

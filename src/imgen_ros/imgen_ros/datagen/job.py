@@ -129,8 +129,10 @@ def run_attempt(job: GenerationJob, attempt: int) -> AttemptResult:
     """Run attempt ``attempt`` of ``job`` in this process (building the cached context on first use)."""
     ctx = context_for(job)
     seed = attempt_seed(job.seed, attempt)
-    if "torch" in sys.modules and ctx.policy is not None:
-        sys.modules["torch"].manual_seed(seed)  # stochastic (GMM) policies sample from the attempt's seed
+    if ctx.policy is not None:
+        from imgen_ros.policy.evaluate import seed_policy_sampling
+
+        seed_policy_sampling(seed)   # stochastic (GMM) policies sample from the attempt's seed
     if job.kind == "mimicgen":
         return generate_mimicgen(ctx.env, ctx.pool, attempt, seed, job.params)
     return generate_imgen(ctx.env, ctx.policy, ctx.pool, attempt, seed, job.params)

@@ -257,7 +257,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
     try:
         for i in range(sequential):
             seed = seed_base + i
-            _seed_policy_sampling(seed)
+            seed_policy_sampling(seed)
             if i < videos:
                 frames: list[NDArray] = []
                 result = run_episode(env, policy, seed, on_frame=frames.append,
@@ -267,7 +267,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                 result = run_episode(env, policy, seed)
             finished(result.seed, result.success, result.steps, result.mistake)
         if pooled is not None:
-            _seed_policy_sampling(seed_base + sequential)   # the batch draws its samples together
+            seed_policy_sampling(seed_base + sequential)   # the batch draws its samples together
             run_pooled(_POOL.get(pool_key, pooled.slots, pooled_env), pooled,
                        [seed_base + i for i in range(sequential, trials)], finished)
     finally:
@@ -284,7 +284,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                       per_trial=results, videos=video_paths)
 
 
-def _seed_policy_sampling(seed: int) -> None:
+def seed_policy_sampling(seed: int) -> None:
     """A GMM policy samples its actions from torch's global generator, which torch seeds at random in
     each process: without this, ``imgen eval`` of one checkpoint on the same seeds gave 11 to 14 of 20
     from run to run. Seeded from the trial's seed, an evaluation repeats exactly (for a given --batch:
