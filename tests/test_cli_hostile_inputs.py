@@ -140,3 +140,9 @@ def test_only_a_true_completion_marker_counts_as_finished(marker: object, comple
     with h5py.File(path, "r+") as f:
         f["data"].attrs["imgen_complete"] = marker
     assert completion(path)[0] is complete
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:x", ""])
+def test_eval_refuses_a_bad_device_for_a_scripted_policy_too(device: str, capsys: pytest.CaptureFixture) -> None:
+    _refused(["eval", "--task", "block_grasp", "--policy", "expert", "--trials", "1", "--device", device],
+             capsys, "--device", "not a torch device")

@@ -141,12 +141,15 @@ def test_info_names_a_malformed_json_attribute(good_file, capsys):
         f["data"].attrs["imgen_stats"] = "{not json"
     assert imgen_main(["dataset", "info", str(good_file)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"imgen: error: {good_file}: data.attrs['imgen_stats'] is not valid JSON (")
+    assert err.startswith(f"imgen: error: invalid dataset: {good_file} [data.attrs[imgen_stats]]: not valid JSON (")
     assert len(err.strip().splitlines()) == 1
+    assert imgen_main(["dataset", "validate", str(good_file)]) == 2   # validate says so too
+    assert "[data.attrs[imgen_stats]]: not valid JSON" in capsys.readouterr().err
     with h5py.File(good_file, "a") as f:
         f["data"].attrs["imgen_stats"] = "[1, 2]"  # valid JSON, but not the stats record: not shown
     assert imgen_main(["dataset", "info", str(good_file)]) == 0
     assert "generation:" not in capsys.readouterr().out
+    assert imgen_main(["dataset", "validate", str(good_file)]) == 0
 
 
 def test_garbled_bytes_are_an_invalid_dataset_not_a_traceback(good_file, capsys):

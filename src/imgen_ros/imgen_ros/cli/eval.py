@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing trial_<seed>.mp4 videos (refused before any trial otherwise)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device of a checkpoint: cpu (default) or cuda[:N]")
     parser.add_argument("--batch", type=BATCH, default=DEFAULT_EVAL_BATCH,
                         help=BATCH.doc(f"envs rolled out side by side for a BC-RNN checkpoint, one batched "
                                        f"forward pass per step (default {DEFAULT_EVAL_BATCH}; 1: one at a time)"))

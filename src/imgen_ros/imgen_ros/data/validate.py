@@ -52,6 +52,9 @@ class DatasetError(ValueError):
         super().__init__(f"invalid dataset ({len(issues)} problems): {shown}{more}")
 
 
+IMGEN_JSON_ATTRS = ("imgen_config", "imgen_stats", "imgen_bookkeeping")  # JSON attributes imgen writes on data/
+
+
 def validate_dataset(path: str | Path, *, require_imgen: bool = False, task: str | None = None) -> None:
     """Raise DatasetError listing all problems; ``require_imgen`` also demands ``action_modes``,
     ``task`` that the file was recorded for that task (``env_args['env_name']``)."""
@@ -105,6 +108,12 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None 
                 add(None, "data.attrs[env_args]", f"recorded for task '{env_args['env_name']}', not '{task}'")
         except (TypeError, ValueError) as exc:
             add(None, "data.attrs[env_args]", f"not valid JSON ({exc})")
+    for name in IMGEN_JSON_ATTRS:  # imgen's own records: their shape is the reader's business, JSON is not
+        if name in data.attrs:
+            try:
+                json.loads(data.attrs[name])
+            except (TypeError, ValueError) as exc:
+                add(None, f"data.attrs[{name}]", f"not valid JSON ({exc})")
     demos: list[str] = []
     for name in data.keys():
         try:

@@ -222,6 +222,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
         raise ValueError(f"batch must be in 1..{MAX_EVAL_BATCH}, got {batch}")
     if videos and video_dir is None:
         raise ValueError("videos > 0 needs a video_dir")
+    _torch_device(device)  # a bad --device is refused for a scripted policy too, not only for a checkpoint
     if videos:
         _check_video_dir(Path(video_dir))
         for i in range(min(videos, trials)):
