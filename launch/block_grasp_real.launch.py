@@ -20,7 +20,8 @@ PoseStamped mirrors and viz/markers for RViz / Foxglove, with the box of config/
 (xacro), fed by viz_mirror's joint_states, so RViz shows the arm (needs franka_description, xacro and
 robot_state_publisher; with ``franka_bringup:=true`` franka_bringup runs its own robot_state_publisher
 and joint_states, and viz_mirror leaves joint_states to it). The launch ends when the robot driver or
-the arbiter exits. Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
+the arbiter exits, and ``ros2 launch`` exits 1 when that process failed (0 when it ended cleanly).
+Episodes: the arbiter's ``start_episode`` / ``stop_episode`` services.
 A refused calibration, a missing checkpoint or SpaceMouse device, a missing config file or an
 uninstalled package stops the launch before any process starts (``launch`` leaves processes it has
 just started running when a later action fails).
@@ -36,6 +37,7 @@ import shutil
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from imgen_ros.launch_exit import end_launch_on_exit
 from imgen_ros.share import config_file as config
 from launch.actions import (
     DeclareLaunchArgument,
@@ -235,7 +237,7 @@ def generate_launch_description() -> LaunchDescription:
     # exec_name: launch labels a process by its first word, here the prefix's (`[python3-5]`)
     arbiter = Node(package=PACKAGE, executable="intervention_arbiter", name="intervention_arbiter", output="screen",
                    exec_name="intervention_arbiter", parameters=[config("arbiter.yaml")],
-                   on_exit=Shutdown(reason="intervention_arbiter exited"),
+                   on_exit=end_launch_on_exit("intervention_arbiter", Shutdown),
                    prefix=["python3 -m imgen_ros.core.realtime --priority ", lc("arbiter_rt_priority"), " --"])
     spacenav = Node(package="spacenav", executable="spacenav_node", name="spacenav", output="screen",
                     condition=IfCondition(EqualsSubstitution(lc("teleop"), "joy")))
@@ -249,7 +251,7 @@ def generate_launch_description() -> LaunchDescription:
                     parameters=[config("keyboard_teleop.yaml")],
                     condition=IfCondition(EqualsSubstitution(lc("teleop"), "keyboard")))
     driver = Node(package=PACKAGE, executable="robot_driver", name="robot_driver", output="screen",
-                  on_exit=Shutdown(reason="robot_driver exited"),
+                  on_exit=end_launch_on_exit("robot_driver", Shutdown),
                   parameters=[config("robot_driver.yaml"), {
                       "driver": ParameterValue(lc("driver"), value_type=str),
                       "libfranka.robot_ip": ParameterValue(lc("robot_ip"), value_type=str),
