@@ -8,12 +8,14 @@ generation_server (the GenerateInterventions action), viz_mirror (joint_states, 
 and viz/markers for RViz / Foxglove, with the box of config/arbiter_sim.yaml), and with
 ``perception:=true`` cube_pose_estimator on the simulated D415 depth stream (else sim_node publishes
 the believed cube pose itself). Episodes: call ``sim/reset`` then ``start_episode`` (services), or set
-``auto_episodes``.
+``auto_episodes``. As on the robot, the launch ends when sim_node (the stand-in robot) or the arbiter
+exits, and ``ros2 launch`` exits 1 when that process failed.
 """
 
 
+from imgen_ros.launch_exit import end_launch_on_exit
 from imgen_ros.share import config_file as config
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction, Shutdown
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node, PushRosNamespace
@@ -60,7 +62,7 @@ def generate_launch_description() -> LaunchDescription:
     # no `name=`: a name remap would rename every node of the process (sim_node also hosts the
     # simulated human teleop and the generation server)
     sim = Node(
-        package=PACKAGE, executable="sim_node", output="screen",
+        package=PACKAGE, executable="sim_node", output="screen", on_exit=end_launch_on_exit("sim_node", Shutdown),
         parameters=[config("sim.yaml"), {
             "noise": ParameterValue(lc("noise"), value_type=str),
             "observability": ParameterValue(lc("observability"), value_type=str),
@@ -81,7 +83,8 @@ def generate_launch_description() -> LaunchDescription:
             "observation.observability": ParameterValue(lc("observability"), value_type=str),
         }])
     arbiter = Node(package=PACKAGE, executable="intervention_arbiter", name="intervention_arbiter", output="screen",
-                   parameters=[config("arbiter_sim.yaml")])
+                   parameters=[config("arbiter_sim.yaml")],
+                   on_exit=end_launch_on_exit("intervention_arbiter", Shutdown))
     recorder = Node(
         package=PACKAGE, executable="recorder", name="recorder", output="screen", condition=IfCondition(lc("record")),
         parameters=[config("recorder.yaml"), {

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import pytest
 from imgen_ros.launch_exit import RequiredProcessError, end_launch_on_exit
 
-REAL_LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "block_grasp_real.launch.py"
+LAUNCH = Path(__file__).resolve().parents[2] / "launch"
+REQUIRED = {"block_grasp_real.launch.py": {"robot_driver", "intervention_arbiter"},
+            "block_grasp_sim.launch.py": {"sim_node", "intervention_arbiter"}}
 
 
 def _shutdown(**kwargs: str) -> tuple[str, dict[str, str]]:
@@ -36,15 +38,18 @@ def test_any_exit_during_a_shutdown_is_part_of_the_stop(code: int) -> None:
     assert actions == [("Shutdown", {"reason": "intervention_arbiter exited"})]
 
 
-def test_the_real_launch_gives_both_required_nodes_this_handler() -> None:
-    required = {}
-    for call in ast.walk(ast.parse(REAL_LAUNCH.read_text())):
+@pytest.mark.parametrize("launch_file", sorted(REQUIRED))
+def test_the_robot_graphs_end_through_this_handler(launch_file: str) -> None:
+    required = set()
+    for call in ast.walk(ast.parse((LAUNCH / launch_file).read_text())):
         if not isinstance(call, ast.Call):
             continue
         kw = {k.arg: k.value for k in call.keywords}
         on_exit = kw.get("on_exit")
-        if on_exit is not None and isinstance(kw.get("name"), ast.Constant):
+        if on_exit is not None:
             assert isinstance(on_exit, ast.Call) and getattr(on_exit.func, "id", None) == "end_launch_on_exit", \
-                f"{kw['name'].value}: on_exit is not end_launch_on_exit(...)"
-            required[kw["name"].value] = on_exit.args[0].value
-    assert required == {"robot_driver": "robot_driver", "intervention_arbiter": "intervention_arbiter"}
+                f"{launch_file}: an on_exit that is not end_launch_on_exit(...)"
+            executable = kw["executable"].value
+            assert on_exit.args[0].value == executable
+            required.add(executable)
+    assert required == REQUIRED[launch_file]
