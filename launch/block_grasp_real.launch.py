@@ -72,11 +72,14 @@ FR3_XACRO = ("robots", "fr3", "fr3.urdf.xacro")
 def preflight(context, nodes: list[Node], franka: IncludeLaunchDescription,
               franka_launch: PathJoinSubstitution) -> list:
     """Refuse the launch before any process starts: when an action raises, `launch` does not stop the
-    processes it has just started, and they outlive `ros2 launch`. Checks the calibration file, the
-    checkpoint, the SpaceMouse device (teleop:=spacemouse) and that every executable the given arguments
-    need is installed."""
+    processes it has just started, and they outlive `ros2 launch`. Checks the numeric arguments, the
+    calibration file, the checkpoint, the SpaceMouse device (teleop:=spacemouse) and that every
+    executable the given arguments need is installed."""
+    from imgen_ros.launch_args import check_pose_error_seed, check_rt_priority
     from imgen_ros.perception.extrinsics import load_extrinsics, require_calibrated
 
+    check_pose_error_seed(LaunchConfiguration("pose_error_seed").perform(context))
+    check_rt_priority(LaunchConfiguration("arbiter_rt_priority").perform(context))
     allow = LaunchConfiguration("allow_sim_extrinsics").perform(context).lower()
     if allow not in ("true", "false"):
         raise RuntimeError(f"allow_sim_extrinsics must be true or false, got '{allow}'")

@@ -79,7 +79,12 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
-        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        return f"{'(' if self.lo_open else '['}{_bound(self.lo)}, {_bound(self.hi)}{')' if self.hi_open else ']'}"
+
+
+def _bound(x: float) -> str:
+    """An interval bound as written: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(x)) if math.isfinite(x) and x.is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+PRIORITY_RANGE = (0, 99)  # SCHED_FIFO priorities; 0 = normal scheduling
+
 
 def set_fifo_priority(priority: int) -> str | None:
     """Make this process SCHED_FIFO at ``priority`` (1..99); None on success, else why not."""
@@ -40,8 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given after --")
-    if not 0 <= args.priority <= 99:
-        parser.error(f"--priority must be in 0..99, got {args.priority}")
+    low, high = PRIORITY_RANGE
+    if not low <= args.priority <= high:
+        parser.error(f"--priority must be in {low}..{high}, got {args.priority}")
     warning = set_fifo_priority(args.priority)
     if warning:
         print(f"[imgen realtime] WARNING: {warning}", file=sys.stderr, flush=True)
