@@ -29,8 +29,11 @@ PACKAGE = "imgen_ros"
 def check_checkpoint(context) -> list:
     """Refuse a checkpoint policy_node would refuse (missing, corrupt, another task or observation
     layout) before any process starts: else policy_node alone exits and the simulation runs on
-    without a policy."""
+    without a policy. Also a seed or auto_episodes that is no integer or outside sim_node's range."""
+    from imgen_ros.launch_args import check_sim_arguments
     from imgen_ros.policy.checkpoint import check_policy_spec
+
+    check_sim_arguments({name: LaunchConfiguration(name).perform(context) for name in ("seed", "auto_episodes")})
 
     check_policy_spec(LaunchConfiguration("checkpoint").perform(context), "block_grasp",
                       LaunchConfiguration("observability").perform(context))

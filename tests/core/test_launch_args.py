@@ -34,3 +34,16 @@ def test_the_wrapper_refuses_what_the_preflight_refuses(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as exc:
         realtime_main(["--priority", "100", "--", "true"])
     assert exc.value.code == 2 and "--priority must be in 0..99, got 100" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("seed", "episodes", "message"), [
+    ("-1", "0", "seed:=-1 is outside its range [0, 2147483647] (sim_node's seed)"),
+    ("0", "abc", "auto_episodes:=abc: not an integer"),
+    ("0", "1000001", "auto_episodes:=1000001 is outside its range [0, 1000000] (sim_node's auto_episodes)")])
+def test_sim_launch_arguments_sim_node_would_refuse_are_refused(seed: str, episodes: str, message: str) -> None:
+    from imgen_ros.launch_args import check_sim_arguments
+
+    with pytest.raises(ValueError) as exc:
+        check_sim_arguments({"seed": seed, "auto_episodes": episodes})
+    assert str(exc.value) == message
+    check_sim_arguments({"seed": "5", "auto_episodes": "10"})
