@@ -146,3 +146,13 @@ def test_only_a_true_completion_marker_counts_as_finished(marker: object, comple
 def test_eval_refuses_a_bad_device_for_a_scripted_policy_too(device: str, capsys: pytest.CaptureFixture) -> None:
     _refused(["eval", "--task", "block_grasp", "--policy", "expert", "--trials", "1", "--device", device],
              capsys, "--device", "not a torch device")
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["train", "--task", "block_grasp", "--out", "o", "stray.hdf5"], "imgen train"),
+    (["dataset", "info", "x.hdf5", "--what"], "imgen dataset info"),
+    (["collect", "demos", "--task", "block_grasp", "--out", "x.hdf5", "--bogus"], "imgen collect demos")])
+def test_an_unrecognized_argument_names_the_commands_own_help(argv: list[str], command: str,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    err = _refused(argv, capsys, f"{command}: error: unrecognized arguments: {argv[-1]}", f"(see '{command} --help')")
+    assert len(err.strip().splitlines()) == 1

@@ -32,9 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)command parser that ``argv`` selects, e.g. ``imgen collect demos``'s: it names the
+    right ``--help`` when an argument is not recognized."""
+    while True:
+        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = next((choices[token] for token in argv if choices is not None and token in choices), None)
+        if chosen is None:
+            return parser
+        argv = argv[argv.index(next(t for t in argv if t in choices)) + 1:]
+        parser = chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         result = args.func(args)
     except CliError as exc:
