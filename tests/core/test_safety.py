@@ -87,6 +87,15 @@ def test_stale_command_and_stale_robot_state_hold():
     assert not fresh.hold
 
 
+def test_a_command_stamped_in_the_future_holds():
+    """Its age cannot be known, and the arbiter re-stamps what it forwards: the driver would not catch it."""
+    res = run(cmd((0.01, 0, 0), stamp=NOW + 0.15))
+    assert res.hold and res.violations == ("future_command",)
+    assert not run(cmd((0.01, 0, 0), stamp=NOW + 0.09)).hold   # within the age limit: clock jitter
+    res = run(cmd((0.01, 0, 0), stamp=float("nan")))
+    assert res.hold and res.violations == ("stale_command",)
+
+
 def test_hold_keeps_the_last_gripper_command():
     f = SafetyFilter(CFG)
     f.filter(cmd(g=0.9), TCP, NOW, NOW)

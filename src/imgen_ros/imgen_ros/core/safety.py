@@ -3,7 +3,9 @@
 Checks, in order (each violation is reported by name):
 
 1. ``stale_command`` / ``stale_robot_state``: the command or the TCP measurement it is applied to is
-   older than ``max_input_age_s`` -> HOLD.
+   older than ``max_input_age_s`` -> HOLD. ``future_command``: the command's stamp is more than
+   ``max_input_age_s`` ahead of ``now`` (unsynchronized clocks: its age cannot be known; the arbiter
+   re-stamps what it forwards, so the driver's own stamp check would not see it) -> HOLD.
 2. ``nonfinite_command`` / ``nonfinite_tcp``: NaN/Inf anywhere -> HOLD.
 3. ``gripper_range``: gripper outside [-1, 1] -> clipped.
 4. ``workspace``: the target TCP position (current + translation) outside the workspace box ->
@@ -98,8 +100,11 @@ class SafetyFilter:
         """
         cfg = self.config
         violations: list[str] = []
-        if now - command.stamp > cfg.max_input_age_s:
+        age = now - command.stamp
+        if not age <= cfg.max_input_age_s:   # NaN too
             violations.append("stale_command")
+        elif age < -cfg.max_input_age_s:
+            violations.append("future_command")
         if tcp_position is None or tcp_stamp is None or now - tcp_stamp > cfg.max_input_age_s:
             violations.append("stale_robot_state")
         if not command.is_finite():
