@@ -11,7 +11,8 @@ from imgen_ros.launch_exit import RequiredProcessError, end_launch_on_exit
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
 REQUIRED = {"block_grasp_real.launch.py": {"robot_driver", "intervention_arbiter"},
-            "block_grasp_sim.launch.py": {"sim_node", "intervention_arbiter"}}
+            "block_grasp_sim.launch.py": {"sim_node", "intervention_arbiter"},
+            "generate.launch.py": {"generation_server"}}
 
 
 def _shutdown(**kwargs: str) -> tuple[str, dict[str, str]]:
