@@ -116,3 +116,21 @@ def test_stale_commands_are_dropped_and_counted(ros_context, ros_spin, wait_unti
     commander.send([0.0, 0.0, 0.01], step=2)
     wait_until(lambda: node.executed == 1, 10, "the fresh command executed")
     assert node.dropped_stale == 2
+
+
+def test_an_unreachable_robot_is_one_fatal_line_and_exit_1(node_process, wait_until):
+    """FCI off or a wrong robot_ip: the driver refuses in one line a lab engineer can act on (exit 1,
+    which ends the real launch with status 1), not a traceback."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from graph import node_cmd
+
+    proc = node_process(node_cmd("robot_driver", None, **{"driver": "libfranka", "libfranka.robot_ip": "127.0.0.1",
+                                                           "libfranka.enforce_realtime": False,
+                                                           "libfranka.connect_timeout_s": 1.0}), name="unreachable")
+    wait_until(lambda: not proc.alive(), 60, "robot_driver to give up")
+    log = proc.output() + proc.errors()
+    assert proc.popen.returncode == 1, log
+    fatal = [ln for ln in log.splitlines() if "[FATAL]" in ln]
+    assert len(fatal) == 1, log
+    assert "[robot_driver]: refusing to start: cannot connect to the FR3 at 127.0.0.1" in fatal[0], log
+    assert "Traceback" not in log

@@ -57,6 +57,11 @@ from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
 
 T = TypeVar("T")
 
+
+class StartupError(RuntimeError):
+    """A node cannot start, for a reason it has already logged as one FATAL line (e.g. the robot is
+    unreachable): :func:`run` exits 1 without a traceback."""
+
 def rclpy_qos(profile: qos_profiles.QosProfile) -> QoSProfile:
     """The rclpy QoSProfile of a ROS-free description (core.qos); unset durations stay rclpy's default."""
     durations = {name: Duration(nanoseconds=ns) for name, ns in (("deadline", profile.deadline_ns),
@@ -326,6 +331,8 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
         pass
     except ConfigError:
         raise SystemExit(2) from None   # declare_config logged the one-line reason
+    except StartupError:
+        raise SystemExit(1) from None   # the node logged the one-line reason
     except Exception:
         if rclpy.ok():
             raise   # a real error; otherwise SIGINT/SIGTERM shut the context down while spinning, and

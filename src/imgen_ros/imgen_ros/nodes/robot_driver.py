@@ -26,6 +26,7 @@ from imgen_msgs.msg import DeltaPoseCommand, RobotState
 from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.nodes._ros import (
+    StartupError,
     attach_diagnostics,
     command_from_msg,
     declare_config,
@@ -37,7 +38,7 @@ from imgen_ros.nodes._ros import (
 )
 from imgen_ros.robot.config import RobotDriverNodeConfig
 from imgen_ros.robot.factory import make_driver
-from imgen_ros.robot.interface import ArmState, DriverError, RobotDriver
+from imgen_ros.robot.interface import ArmState, DriverError, MissingDependencyError, RobotDriver
 
 
 def build_driver(config: RobotDriverNodeConfig, node: Node) -> RobotDriver:
@@ -67,8 +68,12 @@ class RobotDriverNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("robot_driver", **kwargs)
         self.config = declare_config(self, RobotDriverNodeConfig)
-        self.driver = build_driver(self.config, self)
-        self.driver.start()
+        try:
+            self.driver = build_driver(self.config, self)
+            self.driver.start()
+        except (DriverError, MissingDependencyError) as exc:   # FCI off, wrong IP, franky not installed
+            self.get_logger().fatal(f"refusing to start: {exc}")
+            raise StartupError(str(exc)) from exc
         # One thread: every callback is short (the 1 kHz loop lives inside the driver library), and
         # rclpy's multi-threaded executor busy-waits and starves timers (ros2/rclpy#1452).
         self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))
