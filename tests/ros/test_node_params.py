@@ -87,3 +87,23 @@ def test_in_process_overrides_count_as_given_and_unknown_ones_are_refused(ros_co
                             parameter_overrides=[*overrides, Parameter("safety.max_jerk", value=1.0)])
     with pytest.raises(ConfigError, match=r"the 'safety' parameters must be given explicitly .*safety.workspace_max"):
         InterventionArbiter(context=ros_context, parameter_overrides=overrides[:1])
+
+
+@pytest.mark.parametrize(("module", "params", "exit_code", "reason"), [
+    ("cube_pose_estimator", {"extrinsics_file": "/nonexistent/hand_eye.yaml"}, 1,
+     "cannot read camera calibration /nonexistent/hand_eye.yaml: No such file or directory"),
+    ("spacemouse_teleop", {"device_path": "/nonexistent/event-mouse"}, 1,
+     "cannot open SpaceMouse event device '/nonexistent/event-mouse'"),
+    ("recorder", {"record_dir": "/proc/imgen-recordings"}, 1, "No such file or directory: '/proc/imgen-recordings'"),
+    ("joy_teleop", {"command_rate_hz": "abc"}, 2, "parameter 'command_rate_hz' = 'abc' is STRING, expected DOUBLE"),
+])
+def test_a_bad_file_device_or_value_is_one_fatal_line(module, params, exit_code, reason, node_process, wait_until):
+    """What a user gives a node (a calibration file, a device, a directory, a typed value) that cannot
+    be used: one FATAL line naming it and a non-zero exit, no traceback."""
+    proc = node_process(node_cmd(module, None, **params), name=module)
+    wait_until(lambda: not proc.alive(), 30, f"{module} to refuse")
+    log = proc.output() + proc.errors()
+    assert proc.popen.returncode == exit_code, log
+    fatal = [ln for ln in log.splitlines() if "[FATAL]" in ln]
+    assert len(fatal) == 1 and f"[{module}]: refusing to start: " in fatal[0] and reason in fatal[0], log
+    assert "Traceback" not in log

@@ -11,6 +11,7 @@ import math
 import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -21,6 +22,7 @@ from geometry_msgs.msg import Pose as PoseMsg
 from numpy.typing import NDArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -56,6 +58,11 @@ from imgen_ros.core.params import (
 from imgen_ros.core.pose import Pose, pos_quat_from_pose, pose_from_pos_quat
 
 T = TypeVar("T")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 class StartupError(RuntimeError):
@@ -259,7 +266,15 @@ def declare_fixed(node: Node, name: str, default: Any, doc: str, range: str | No
     its value. A value outside ``range`` refuses the start (ConfigError)."""
     spec = ParamSpec(doc, Interval.parse(range) if range else None)
     info = ParamInfo(type(default), default, spec)
-    value = node.declare_parameter(name, default, _descriptor(name, info, read_only=True)).value
+    try:
+        value = node.declare_parameter(name, default, _descriptor(name, info, read_only=True)).value
+    except InvalidParameterTypeException as exc:   # e.g. -p command_rate_hz:=abc
+        given = node._parameter_overrides.get(name)
+        expected = Parameter.Type.from_parameter_value(default).name
+        problem = (f"parameter '{name}' = {given.value!r} is {given.type_.name}, expected {expected}" if given
+                   else str(exc))
+        node.get_logger().fatal(f"refusing to start: {problem} ({doc})")
+        raise ConfigError(f"node '{node.get_fully_qualified_name()}': {problem}") from None
     if (problem := spec.problem(value)) is not None:
         node.get_logger().fatal(f"refusing to start: parameter '{name}' = {value!r} {problem} ({doc})")
         raise ConfigError(f"node '{node.get_fully_qualified_name()}': parameter '{name}' = {value!r} {problem}")
@@ -319,7 +334,15 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     nodes: list[Node] = []
     try:
-        made = make_node()
+        try:
+            made = make_node()
+        except ConfigError:
+            raise   # logged by declare_config / declare_fixed; exit 2 below
+        except (OSError, ValueError) as exc:   # a file, device or directory the node was given (the
+            # calibration, the SpaceMouse, record_dir): one line to act on, not a traceback
+            name = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "imgen_node"
+            rclpy.logging.get_logger(name).fatal(f"refusing to start: {_one_line(exc)}")
+            raise SystemExit(1) from None
         nodes = [made] if isinstance(made, Node) else list(made)
         if threads_fn is not None:
             threads = threads_fn(nodes)
