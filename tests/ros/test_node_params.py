@@ -96,6 +96,8 @@ def test_in_process_overrides_count_as_given_and_unknown_ones_are_refused(ros_co
      "cannot open SpaceMouse event device '/nonexistent/event-mouse'"),
     ("recorder", {"record_dir": "/proc/imgen-recordings"}, 1, "No such file or directory: '/proc/imgen-recordings'"),
     ("joy_teleop", {"command_rate_hz": "abc"}, 2, "parameter 'command_rate_hz' = 'abc' is STRING, expected DOUBLE"),
+    ("policy_node", {"checkpoint": "expert", "observation.object_ids": ["nut"]}, 2,
+     "observation.object_ids ['nut'] are not the objects of task 'block_grasp': ['cube'] (in that order)"),
 ])
 def test_a_bad_file_device_or_value_is_one_fatal_line(module, params, exit_code, reason, node_process, wait_until):
     """What a user gives a node (a calibration file, a device, a directory, a typed value) that cannot

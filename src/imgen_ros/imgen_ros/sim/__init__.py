@@ -68,7 +68,7 @@ from imgen_ros.sim.env import OBSERVABILITY_MODES, TaskEnv
 
 TASK_NAMES = ("block_grasp", "nut_insertion", "two_piece_assembly", "coffee", "nut_peg_assembly")
 
-__all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "check_task", "make_env"]
+__all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "check_task", "make_env", "task_object_names"]
 
 
 def check_task(task: str, *, noise: str | None = None, observability: str | None = None) -> None:
@@ -82,6 +82,12 @@ def check_task(task: str, *, noise: str | None = None, observability: str | None
         modes = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK.noise_modes
         if noise not in modes:
             raise ValueError(f"task {task!r}: noise must be one of {list(modes)}, got {noise!r}")
+
+
+def task_object_names(task: str) -> tuple[str, ...]:
+    """The objects whose poses ``task``'s observation carries, in its order; builds no scene."""
+    check_task(task)
+    return tuple(importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK.object_names)
 
 
 def make_env(task: str, *, noise: str = "off", observability: str = "full", render: bool = False) -> TaskEnv:
