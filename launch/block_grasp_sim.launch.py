@@ -34,7 +34,6 @@ def check_checkpoint(context) -> list:
     from imgen_ros.policy.checkpoint import check_policy_spec
 
     check_sim_arguments({name: LaunchConfiguration(name).perform(context) for name in ("seed", "auto_episodes")})
-
     check_policy_spec(LaunchConfiguration("checkpoint").perform(context), "block_grasp",
                       LaunchConfiguration("observability").perform(context))
     return []

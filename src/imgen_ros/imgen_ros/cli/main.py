@@ -36,12 +36,11 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
     """The (sub)command parser that ``argv`` selects, e.g. ``imgen collect demos``'s: it names the
     right ``--help`` when an argument is not recognized."""
     while True:
-        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-        chosen = next((choices[token] for token in argv if choices is not None and token in choices), None)
-        if chosen is None:
+        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+        position = next((i for i, token in enumerate(argv) if token in choices), None)
+        if position is None:
             return parser
-        argv = argv[argv.index(next(t for t in argv if t in choices)) + 1:]
-        parser = chosen
+        parser, argv = choices[argv[position]], argv[position + 1:]
 
 
 def main(argv: list[str] | None = None) -> int:

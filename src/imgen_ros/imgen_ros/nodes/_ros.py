@@ -69,6 +69,7 @@ class StartupError(RuntimeError):
     """A node cannot start, for a reason it has already logged as one FATAL line (e.g. the robot is
     unreachable): :func:`run` exits 1 without a traceback."""
 
+
 def rclpy_qos(profile: qos_profiles.QosProfile) -> QoSProfile:
     """The rclpy QoSProfile of a ROS-free description (core.qos); unset durations stay rclpy's default."""
     durations = {name: Duration(nanoseconds=ns) for name, ns in (("deadline", profile.deadline_ns),

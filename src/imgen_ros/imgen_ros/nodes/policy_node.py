@@ -98,22 +98,6 @@ def _obs_shapes(observation: ObservationConfig) -> dict[str, tuple[int, ...]]:
 
 
 class PolicyNode(Node):
-    def _check_object_ids(self) -> None:
-        """The observation's objects are the task's, in its order (a checkpoint's input layout): an
-        unknown id would never receive a pose, and the node would run without ever acting."""
-        from imgen_ros.sim import task_object_names
-
-        try:
-            expected = task_object_names(self.config.task)
-        except ValueError as exc:
-            self.get_logger().fatal(f"refusing to start: parameter 'task': {exc}")
-            raise SystemExit(2) from exc
-        given = tuple(self.config.observation.object_ids)
-        if given != expected:
-            self.get_logger().fatal(f"refusing to start: observation.object_ids {list(given)} are not the objects "
-                                    f"of task '{self.config.task}': {list(expected)} (in that order)")
-            raise SystemExit(2)
-
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
         self.config = declare_config(self, PolicyNodeConfig, on_change=self._reconfigure)
@@ -154,6 +138,22 @@ class PolicyNode(Node):
         self.create_timer(1.0 / self.config.rate_hz, self._tick)
         attach_diagnostics(self, self._diagnostics, "fr3")
         self.get_logger().info(f"policy {self.config.checkpoint!r} for {self.config.task} at {self.config.rate_hz} Hz")
+
+    def _check_object_ids(self) -> None:
+        """The observation's objects are the task's, in its order (a checkpoint's input layout): an
+        unknown id would never receive a pose, and the node would run without ever acting."""
+        from imgen_ros.sim import task_object_names
+
+        try:
+            expected = task_object_names(self.config.task)
+        except ValueError as exc:
+            self.get_logger().fatal(f"refusing to start: parameter 'task': {exc}")
+            raise SystemExit(2) from exc
+        given = tuple(self.config.observation.object_ids)
+        if given != expected:
+            self.get_logger().fatal(f"refusing to start: observation.object_ids {list(given)} are not the objects "
+                                    f"of task '{self.config.task}': {list(expected)} (in that order)")
+            raise SystemExit(2)
 
     # ---------------------------------------------------------------- live parameters, diagnostics
     def _reconfigure(self, config: PolicyNodeConfig) -> None:
