@@ -43,19 +43,21 @@ class NutInsertion(HeldInsertionTask):
     finger_gap = 2 * HANDLE_HALF_WIDTH
     align_tol = 0.006
     insert_depth = 0.02
+    hole_half = HOLE_HALF   # a class attribute so that a probe can build a looser nut (sim.cue_probe)
 
     def build(self, spec: mujoco.MjSpec) -> None:
         peg = add_mocap_body(spec, "peg", (0.55, 0.0, 0.0))
         add_box(peg, "peg_geom", (PEG_HALF, PEG_HALF, PEG_HEIGHT / 2), pos=(0, 0, PEG_HEIGHT / 2),
                 rgba=(0.45, 0.45, 0.5, 1.0))
         nut = add_free_body(spec, "nut", (0.45, 0.0, 0.2))
-        wall = (RING_HALF - HOLE_HALF) / 2
-        mid = HOLE_HALF + wall
+        hole = self.hole_half
+        wall = (RING_HALF - hole) / 2
+        mid = hole + wall
         kw = {"rgba": (0.8, 0.65, 0.2, 1.0), "mass": 0.012, "friction": [0.6, 0.005, 0.0001]}
         add_box(nut, "nut_wall_px", (wall, RING_HALF, NUT_HALF_Z), pos=(mid, 0, 0), **kw)
         add_box(nut, "nut_wall_nx", (wall, RING_HALF, NUT_HALF_Z), pos=(-mid, 0, 0), **kw)
-        add_box(nut, "nut_wall_py", (HOLE_HALF, wall, NUT_HALF_Z), pos=(0, mid, 0), **kw)
-        add_box(nut, "nut_wall_ny", (HOLE_HALF, wall, NUT_HALF_Z), pos=(0, -mid, 0), **kw)
+        add_box(nut, "nut_wall_py", (hole, wall, NUT_HALF_Z), pos=(0, mid, 0), **kw)
+        add_box(nut, "nut_wall_ny", (hole, wall, NUT_HALF_Z), pos=(0, -mid, 0), **kw)
         add_box(nut, "nut_handle", (HANDLE_LENGTH / 2, HANDLE_HALF_WIDTH, NUT_HALF_Z),
                 pos=(RING_HALF + HANDLE_LENGTH / 2, 0, 0), rgba=(0.8, 0.65, 0.2, 1.0), mass=0.012,
                 friction=[1.5, 0.02, 0.002], condim=4)
