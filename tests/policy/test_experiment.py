@@ -11,7 +11,7 @@ from imgen_ros.cli.experiment import NAMES
 from imgen_ros.cli.main import main
 from imgen_ros.data.reader import DatasetReader
 from imgen_ros.policy.experiment import EXPERIMENT_NAMES, _Artifacts, build_plan, critical_path, parse_artifact, slug
-from imgen_ros.policy.experiment_report import seed_summaries
+from imgen_ros.policy.experiment_report import seed_summaries, task_deviations
 from imgen_ros.policy.experiment_spec import (
     ALL_VARIANTS,
     NEAREST_VARIANT,
@@ -132,6 +132,14 @@ def test_seed_summaries_report_mean_and_sample_spread() -> None:
     assert imgen["paper_mean"] == pytest.approx(0.98667, abs=1e-4)
     assert imgen["paper_std"] == pytest.approx(0.011547, abs=1e-5)
     assert nearest["std"] == 0.0 and "paper_mean" not in nearest
+
+
+def test_reports_name_each_evaluated_task_s_deviations_once() -> None:
+    exps = experiments(SCALES["smoke"])
+    nut = task_deviations(exps["table1"])
+    assert len(nut) == 1 and nut[0].startswith("Nut Insertion: imgen's nut fits its peg with 2.5 mm clearance")
+    assert task_deviations(exps["seeds"]) == nut          # three seed rows of one task: listed once
+    assert task_deviations(exps["block_grasp"]) == []
 
 
 def test_fast_scale_drops_holds_trains_fewer_bf16_steps_and_an_explicit_precision_wins(

@@ -13,7 +13,6 @@ in one with ``unshare --net``; refuses to start a node anywhere else), for every
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import shlex
@@ -132,7 +131,9 @@ def _rehearse(args: argparse.Namespace, config, rows, out: Path) -> int:
                               extra=("watchdog_rate_hz", "state_rate_hz"))
     except (ConfigError, ValueError, OSError) as exc:
         raise CliError(f"the real arbiter configuration does not load: {exc}") from exc
-    horizon = importlib.import_module(f"imgen_ros.sim.tasks.{config.task}").TASK.horizon
+    from imgen_ros.sim import task_class
+
+    horizon = task_class(config.task).horizon
     config = type(config)(**{**config.__dict__, "horizon": horizon})
     err = config.extrinsics_error
     dds = ("Fast DDS with a 16 MB shared-memory segment (DIR/fastdds_profile.xml): a 614 KB depth frame "

@@ -4,7 +4,6 @@ and the messages' contents it provides (ROS-free)."""
 from __future__ import annotations
 
 import copy
-import importlib
 import queue
 import threading
 from collections.abc import Callable
@@ -14,16 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from imgen_ros.core.observation import ObjectEstimate
-from imgen_ros.sim import TASK_NAMES, TaskEnv
+from imgen_ros.sim import TaskEnv, task_class
 from imgen_ros.sim.cameras import D415Config, D415DepthCamera, DepthFrame, add_d415_to_spec
 
 
 def make_world(task: str, noise: str, observability: str, with_d415: bool,
                d415: D415Config | None = None) -> TaskEnv:
     """``make_env`` plus, when asked, the D415 mounted in the scene (added in the task's build hook)."""
-    if task not in TASK_NAMES:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    task_obj = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK(noise)
+    task_obj = task_class(task)(noise)
     if with_d415:
         config = d415 or D415Config()
         build = task_obj.build

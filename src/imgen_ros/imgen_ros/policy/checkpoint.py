@@ -92,14 +92,9 @@ def observation_shapes(num_objects: int, observability: str) -> dict[str, tuple[
 
 def task_obs_shapes(task: str, observability: str) -> dict[str, tuple[int, ...]]:
     """The observation layout of sim task ``task`` (its observed objects) under ``observability``."""
-    import importlib
+    from imgen_ros.sim import task_object_names
 
-    from imgen_ros.sim import TASK_NAMES
-
-    if task not in TASK_NAMES:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
-    task_class = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK
-    return observation_shapes(len(task_class.object_names), observability)
+    return observation_shapes(len(task_object_names(task)), observability)
 
 
 def check_compatible(path: str | Path, ckpt: Mapping[str, Any], task: str | None,

@@ -14,6 +14,7 @@ from typing import Any
 from imgen_ros.policy.experiment_spec import describe, recipes
 from imgen_ros.policy.plots import plot_table
 from imgen_ros.policy.stats import wilson_interval
+from imgen_ros.sim import task_class
 
 
 def precision_flag(summary: dict[str, Any]) -> str:
@@ -21,6 +22,14 @@ def precision_flag(summary: dict[str, Any]) -> str:
     that reproduces it)."""
     precision = summary.get("precision", "fp32")
     return "" if precision == "fp32" and not summary.get("precision_note") else f" --precision {precision}"
+
+
+def task_deviations(exp: Any) -> list[str]:
+    """The ``paper_deviations`` of the tasks the experiment's columns evaluate, each once, in column order."""
+    out: list[str] = []
+    for column in exp.columns:
+        out += [d for d in task_class(column.task).paper_deviations if d not in out]
+    return out
 
 
 def precision_deviations(plan: Any) -> list[str]:
@@ -314,7 +323,8 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
         "experiment": exp.name, "title": exp.title, "scale": describe(plan.scale), "seed": plan.seed, "human": human,
         "variants": list(exp.variants), "columns": [asdict(c) for c in exp.columns], "column_labels": labels,
         "rows": rows, "seed_summaries": seed_summaries(exp, rows), "note": exp.note,
-        "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human], *precision_deviations(plan)],
+        "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human], *precision_deviations(plan),
+                       *task_deviations(exp)],
         "precision": getattr(plan, "precision", "fp32"),
         "precision_note": getattr(plan, "precision_note", ""),
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),

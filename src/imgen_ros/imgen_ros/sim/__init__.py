@@ -65,6 +65,7 @@ from __future__ import annotations
 import importlib
 
 from imgen_ros.sim.env import OBSERVABILITY_MODES, TaskEnv
+from imgen_ros.sim.task import Task
 
 TASK_NAMES = ("block_grasp", "nut_insertion", "two_piece_assembly", "coffee", "nut_peg_assembly")
 
@@ -79,19 +80,24 @@ def check_task(task: str, *, noise: str | None = None, observability: str | None
     if observability is not None and observability not in OBSERVABILITY_MODES:
         raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
     if noise is not None:
-        modes = importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK.noise_modes
+        modes = task_class(task).noise_modes
         if noise not in modes:
             raise ValueError(f"task {task!r}: noise must be one of {list(modes)}, got {noise!r}")
 
 
+def task_class(task: str) -> type[Task]:
+    """The ``Task`` class of ``task`` (ValueError for an unknown name); builds no scene."""
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    return importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK
+
+
 def task_object_names(task: str) -> tuple[str, ...]:
     """The objects whose poses ``task``'s observation carries, in its order; builds no scene."""
-    check_task(task)
-    return tuple(importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK.object_names)
+    return tuple(task_class(task).object_names)
 
 
 def make_env(task: str, *, noise: str = "off", observability: str = "full", render: bool = False) -> TaskEnv:
     """Build the environment of ``task``; unknown task / noise / observability names raise ValueError."""
     check_task(task, observability=observability)
-    module = importlib.import_module(f"imgen_ros.sim.tasks.{task}")
-    return TaskEnv(module.TASK(noise), observability=observability, render=render)
+    return TaskEnv(task_class(task)(noise), observability=observability, render=render)

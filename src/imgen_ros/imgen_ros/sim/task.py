@@ -87,6 +87,8 @@ class Task(ABC):
     # (``core.symmetry.canonical_cube_rotation``), as the pose estimator reports it.
     cube_objects: ClassVar[tuple[str, ...]] = ()
     noise_modes: ClassVar[tuple[str, ...]] = ("off", "on")
+    # Where this task knowingly differs from the paper's (experiment reports list them)
+    paper_deviations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, noise: str) -> None:
         if noise not in self.noise_modes:
