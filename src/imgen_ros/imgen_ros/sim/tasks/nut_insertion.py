@@ -45,10 +45,11 @@ class NutInsertion(HeldInsertionTask):
     insert_depth = 0.02
     hole_half = HOLE_HALF   # a class attribute so that a probe can build a looser nut (sim.cue_probe)
     paper_deviations = (
-        "Nut Insertion: imgen's nut fits its peg with 2.5 mm clearance per side, as tight as its 2-Pc Assembly "
-        "(2.5 mm) and Coffee (3 mm); robosuite's square nut on its square peg (likely the paper's) has 6.75 mm, and the "
-        "paper calls Nut Insertion the widest of the three. Under partial observability a recovery straight to "
-        "the contact cue inserts in 14 of 50 episodes at 2.5 mm and 49 of 50 at 6.75 mm (sim.cue_probe)",)
+        "Nut Insertion: imgen's nut fits its peg with 2.5 mm clearance per side, as tight as its 2-Pc "
+        "Assembly (2.5 mm) and Coffee (3 mm); robosuite's square nut on its square peg (likely the paper's) has "
+        "6.75 mm, and the paper calls Nut Insertion the widest of the three. Under partial observability a "
+        "recovery straight to the contact cue inserts in 14 of 50 episodes at 2.5 mm and 49 of 50 at 6.75 mm "
+        "(sim.cue_probe)",)
 
     def build(self, spec: mujoco.MjSpec) -> None:
         peg = add_mocap_body(spec, "peg", (0.55, 0.0, 0.0))
