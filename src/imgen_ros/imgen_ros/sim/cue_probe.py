@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from imgen_ros.cli._args import EPISODES, SEED, bounded_float
 from imgen_ros.sim import make_env
 from imgen_ros.sim.env import TaskEnv
 from imgen_ros.sim.expert import ScriptedExpert
@@ -153,31 +154,28 @@ def _cue_errors(env: TaskEnv, seeds: Sequence[int]) -> NDArray[np.float64]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imgen_ros.sim.cue_probe", description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="nut_insertion")
-    parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--seed0", type=int, default=1_000_000, help="first seed (imgen eval's held-out seeds)")
-    parser.add_argument("--clearance-mm", type=float, default=None,
+    parser.add_argument("--episodes", type=EPISODES, default=50)
+    parser.add_argument("--seed0", type=SEED, default=1_000_000, help="first seed (imgen eval's held-out seeds)")
+    parser.add_argument("--clearance-mm", type=bounded_float(0.0, 1000.0), default=None,
                         help="nut_insertion only: rebuild the nut with this hole-to-peg clearance per side")
     args = parser.parse_args(argv)
-    if not 1 <= args.episodes <= 10_000:
-        parser.error(f"--episodes must be in [1, 10000], got {args.episodes}")
-    if args.seed0 < 0:
-        parser.error(f"--seed0 must be >= 0, got {args.seed0}")
     seeds = range(args.seed0, args.seed0 + args.episodes)
-    clearance = None if args.clearance_mm is None else args.clearance_mm / 1000.0
-    if clearance is not None and not np.isfinite(clearance):
-        parser.error(f"--clearance-mm must be a finite number, got {args.clearance_mm}")
+    try:   # an unknown task, one without a position cue, a clearance out of the nut's range
+        env = position_cue_env(args.task, None if args.clearance_mm is None else args.clearance_mm / 1000.0)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
-        errors = cue_error_mm(args.task, seeds, clearance)
+        errors = _cue_errors(env, seeds)
         spread = (f"p10 / p50 / p90 {' / '.join(f'{v:.1f}' for v in np.percentile(errors, [10, 50, 90]))} mm"
                   if len(errors) else "no reveal")
         print(f"{args.task}: cue to true position, xy, at the reveal ({len(errors)} of {args.episodes} revealed): "
               f"{spread}", flush=True)
         for source in BELIEF_SOURCES:
-            result = probe(args.task, source, seeds, clearance)
+            result = _probe(env, source, seeds)
             print(f"recovery on {source:8s}: {result.successes}/{result.episodes} succeeded "
                   f"({result.revealed} revealed)", flush=True)
-    except ValueError as exc:   # an unknown task, or one without a position cue
-        parser.error(str(exc))
+    finally:
+        env.close()
     return 0
 
 
