@@ -338,48 +338,56 @@ def test_identical_recipes_share_one_training_and_evaluation(tmp_path: Path) -> 
     assert not scaling.train_keys[("I-MG (40)", "two_piece_assembly")].endswith("/train/i_mg")
 
 
-def _fake_finished(plan, key: str) -> None:
-    """Mark ``key`` of ``plan`` finished, with a stand-in output where its arguments put one."""
-    from imgen_ros.policy.experiment import _marker
+def _fake_finished(plan, key: str, current: dict[str, str]) -> None:
+    """Mark ``key`` of ``plan`` finished (and the steps it reads, where not yet in ``current``: step key ->
+    run id), with a stand-in output where its arguments put one."""
+    from imgen_ros.policy.experiment import _write_marker
 
     step = plan.steps[key]
+    for dep in step.deps:
+        if dep not in current:
+            _fake_finished(plan, dep, current)
     if "out" in step.kwargs:
         Path(step.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
         Path(step.kwargs["out"]).write_text(f"data of {key}")
     if "out_dir" in step.kwargs:
         (Path(step.kwargs["out_dir"]) / "models").mkdir(parents=True, exist_ok=True)
         (Path(step.kwargs["out_dir"]) / "models" / "best.pth").write_text(f"weights of {key}")
-    marker = _marker(plan.out, key)
-    marker.parent.mkdir(parents=True, exist_ok=True)
     result = {"best_checkpoint": step.kwargs.get("out_dir", "") + "/models/best.pth"}
-    marker.write_text(json.dumps({"fn": step.fn, "kwargs": step.kwargs, "result": result}))
+    current[key] = _write_marker(plan, key, result, current)
 
 
 def test_reuse_takes_over_the_same_steps_of_another_experiment(tmp_path: Path) -> None:
     from imgen_ros.policy.experiment import _marker, adopt_steps, load_marker
 
     table1 = build_plan("table1", "demo", tmp_path / "table1")
+    done: dict[str, str] = {}
     shared = ["nut_insertion/data/src_demos", "nut_insertion/data/base_data", "nut_insertion/train/base",
-              "nut_insertion/data/imgen_200"]
+              "nut_insertion/data/imgen_nearest_200"]
     for key in [*shared, "coffee/data/base_data"]:
-        _fake_finished(table1, key)
-    # a marker whose output was deleted, and one recorded with other arguments, are not taken over
-    _fake_finished(table1, "nut_insertion/data/interventions_10")
+        _fake_finished(table1, key, done)
+    # a step whose output was deleted is not taken over, nor what was made from it (I-MG's data),
+    # nor a step recorded with other arguments (the base data's twin with another n)
+    _fake_finished(table1, "nut_insertion/data/imgen_200", done)
     Path(table1.steps["nut_insertion/data/interventions_10"].kwargs["out"]).unlink()
-    _fake_finished(table1, "nut_insertion/data/imgen_nearest_200")
+    shared.remove("nut_insertion/data/imgen_nearest_200")
     other = _marker(table1.out, "nut_insertion/data/imgen_nearest_200")
     other.write_text(other.read_text().replace('"n": 200', '"n": 300'))
 
     seeds = build_plan("seeds", "demo", tmp_path / "seeds")
     assert sorted(adopt_steps(seeds, table1.out)) == sorted(shared)
-    for key in shared:
-        assert load_marker(seeds.out, seeds.steps[key]) is not None
+    current: dict[str, str] = {}
+    for key in seeds.in_order():
+        record = load_marker(seeds, key, current)
+        assert (record is not None) == (key in shared), key
+        if record is not None:
+            current[key] = record["run"]
     base = seeds.steps["nut_insertion/train/base"].kwargs["out_dir"]
     assert base.startswith(str(seeds.out)) and (Path(base) / "models" / "best.pth").read_text() == \
         "weights of nut_insertion/train/base"
     record = json.loads(_marker(seeds.out, "nut_insertion/train/base").read_text())
     assert record["result"]["best_checkpoint"] == base + "/models/best.pth"  # paths moved to the new run
-    assert str(table1.out) not in _marker(seeds.out, "nut_insertion/data/imgen_200").read_text()
+    assert str(table1.out) not in _marker(seeds.out, "nut_insertion/data/base_data").read_text()
     assert not (seeds.out / "coffee").exists()  # only steps of this plan
     # the earlier run is left as it was, also when a rerun in the new directory rewrites a checkpoint in place
     with (Path(base) / "models" / "best.pth").open("w") as f:
@@ -391,6 +399,76 @@ def test_reuse_takes_over_the_same_steps_of_another_experiment(tmp_path: Path) -
     assert adopt_steps(seeds, table1.out) == []  # already there: nothing more to take over
     with pytest.raises(ValueError, match="not an imgen experiment"):
         adopt_steps(seeds, tmp_path)
+
+
+def _current(plan) -> list[str]:
+    """The steps of ``plan`` that ``run_plan`` would reuse, in order."""
+    from imgen_ros.policy.experiment import load_marker
+
+    current: dict[str, str] = {}
+    for key in plan.in_order():
+        record = load_marker(plan, key, current)
+        if record is not None:
+            current[key] = record["run"]
+    return list(current)
+
+
+def test_a_step_after_a_rerun_step_reruns_too(tmp_path: Path) -> None:
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    done: dict[str, str] = {}
+    for key in plan.steps:
+        if key not in done:
+            _fake_finished(plan, key, done)
+    assert _current(plan) == plan.in_order()
+    # the source demos ran again (their marker was lost; same arguments): everything made from them is stale
+    from imgen_ros.policy.experiment import _marker, _write_marker
+
+    _marker(plan.out, "block_grasp/data/src_demos").unlink()
+    _write_marker(plan, "block_grasp/data/src_demos", {}, {})
+    stale = {"block_grasp/data/base_data", "block_grasp/train/base"}
+    current = _current(plan)
+    assert "block_grasp/data/src_demos" in current and not stale & set(current)
+    assert "block_grasp/data/test_demos" in current and "block_grasp/train/mg_demo" in current  # not made from them
+    # a marker written before lineages were recorded is not current: the step reruns
+    record = json.loads(_marker(plan.out, "block_grasp/data/test_demos").read_text())
+    del record["lineage"]
+    _marker(plan.out, "block_grasp/data/test_demos").write_text(json.dumps(record))
+    assert not {"block_grasp/data/test_demos", "block_grasp/train/mg_demo"} & set(_current(plan))
+    # a missing output makes its step stale
+    Path(plan.steps["block_grasp/data/imgen_np_6"].kwargs["out"]).unlink()
+    assert "block_grasp/data/imgen_np_6" not in _current(plan)
+
+
+def test_reuse_across_humans_takes_over_nothing_made_from_the_other_humans_data(tmp_path: Path) -> None:
+    from imgen_ros.policy.experiment import adopt_steps
+
+    operator = build_plan("block_grasp", "smoke", tmp_path / "operator", human="operator")
+    done: dict[str, str] = {}
+    for key in operator.steps:
+        if key not in done:
+            _fake_finished(operator, key, done)
+    oracle = build_plan("block_grasp", "smoke", tmp_path / "oracle", human="oracle")
+    assert adopt_steps(oracle, operator.out) == []
+
+
+def test_a_changed_task_definition_changes_the_lineage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgen_ros.sim import task_digest as digest_module
+    from imgen_ros.sim.tasks.nut_insertion import NutInsertion
+
+    plan = build_plan("seeds", "smoke", tmp_path / "run")
+    key = "nut_insertion/train/i_mg"
+    before = (plan.lineage("nut_insertion/data/src_demos"), plan.lineage(key))
+    # the lineage does not depend on where the run lies, so --reuse can compare it
+    assert build_plan("seeds", "smoke", tmp_path / "elsewhere").lineage(key) == before[1]
+    digest_module.task_digest.cache_clear()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(NutInsertion, "hole_half", NutInsertion.hole_half + 0.00425)  # robosuite's fit
+            after = build_plan("seeds", "smoke", tmp_path / "run")
+            assert after.lineage("nut_insertion/data/src_demos") != before[0] and after.lineage(key) != before[1]
+    finally:
+        digest_module.task_digest.cache_clear()
+    assert build_plan("seeds", "smoke", tmp_path / "run").lineage(key) == before[1]
 
 
 def test_reuse_of_a_folder_that_is_no_experiment_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

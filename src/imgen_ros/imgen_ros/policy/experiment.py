@@ -2,10 +2,15 @@
 
 The experiment is a graph of single-core steps (collect, generate, train, evaluate; see
 ``experiment_jobs``) run by a pool of ``scale.workers`` processes as soon as their inputs exist.
-Each finished step leaves ``steps/<key>.json`` (its arguments and summary); a rerun with the same
-arguments skips it, so an interrupted experiment resumes where it stopped. ``reuse`` (``--reuse DIR``)
-takes over the finished steps of another experiment's directory that this one would run with the same
-arguments (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s Nut Insertion data).
+Each finished step leaves ``steps/<key>.json`` (its arguments, lineage, run id, the run ids of the
+inputs it read, and its summary); a rerun skips a step whose record has the same lineage, whose
+outputs exist and which read the very runs of its inputs that are current, so an interrupted
+experiment resumes where it stopped and a step after one that ran again runs again. The lineage
+is a digest of the step's arguments, its task's definition (``sim.task_digest``) and its inputs' lineages: a step whose
+upstream data, policy or task changed reruns, and so does everything after it. ``reuse``
+(``--reuse DIR``) takes over the finished steps of another experiment's directory that this one
+would run with the same lineage (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s Nut
+Insertion data), under the same rule.
 
 Humans: source demos and interventions come from the simulated human ``human`` (``operator`` by
 default: takes over on what it sees, late, and moves like a teleoperator; ``oracle``: the scripted
@@ -20,10 +25,12 @@ or checkpoint selection).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -46,6 +53,7 @@ from imgen_ros.policy.experiment_spec import (
     recipes,
 )
 from imgen_ros.policy.precision import cpu_has_native_bf16, runnable_precision
+from imgen_ros.sim.task_digest import task_digest
 
 EXPERIMENT_NAMES = ("block_grasp", "table1", "table2", "table3", "scaling", "budget", "seeds", "action_noise")
 ARTIFACT_OPTIONS = ("action_noise",)  # ``NAME:option=value`` suffixes of a generated artifact
@@ -74,13 +82,50 @@ class Plan:
     eval_keys: dict[tuple[str, str], str] = field(default_factory=dict)
     train_keys: dict[tuple[str, str], str] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)  # steps whose stored result run_plan reused
+    _lineages: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add(self, step: Step) -> str:
         existing = self.steps.get(step.key)
         if existing is not None and existing.kwargs != step.kwargs:
             raise RuntimeError(f"step {step.key} planned twice with different arguments")
         self.steps[step.key] = step
+        self._lineages.clear()
         return step.key
+
+    def lineage(self, key: str) -> str:
+        """Digest of step ``key``'s function, arguments (paths relative to ``out``, so a run in another
+        directory compares equal), task definition and its inputs' lineages."""
+        if key not in self._lineages:
+            step = self.steps[key]
+            inside = json.dumps(str(self.out) + "/")[1:-1]
+            kwargs = json.loads(json.dumps(step.kwargs).replace(inside, "<out>/"))
+            parts: dict[str, Any] = {"fn": step.fn, "kwargs": kwargs, "inputs": [self.lineage(d) for d in step.deps]}
+            if "task" in step.kwargs:
+                parts["task"] = task_digest(step.kwargs["task"])
+            self._lineages[key] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+        return self._lineages[key]
+
+    def in_order(self) -> list[str]:
+        """Step keys, every step after the steps it reads (RuntimeError on an unknown input or a cycle)."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+
+        def visit(key: str) -> None:
+            if state.get(key) == 2:
+                return
+            if state.get(key) == 1:
+                raise RuntimeError(f"steps depend on each other in a cycle through {key}")
+            state[key] = 1
+            for dep in self.steps[key].deps:
+                if dep not in self.steps:
+                    raise RuntimeError(f"step {key} depends on unknown step {dep}")
+                visit(dep)
+            state[key] = 2
+            order.append(key)
+
+        for key in self.steps:
+            visit(key)
+        return order
 
 
 def slug(text: str) -> str:
@@ -277,25 +322,61 @@ def _log(out: Path, key: str) -> Path:
     return out / "logs" / f"{key.replace('/', '__')}.log"
 
 
-def load_marker(out: Path, step: Step) -> dict[str, Any] | None:
-    """The stored result of ``step`` if it finished with the same arguments, else None."""
-    path = _marker(out, step.key)
-    if not path.is_file():
+def load_marker(plan: Plan, key: str, current: dict[str, str]) -> dict[str, Any] | None:
+    """The stored record of step ``key`` in ``plan.out`` if it is current, else None: it finished with
+    the same lineage, on the very runs of its inputs that are current now (``current``: step key ->
+    the ``run`` id of its current record), and its outputs are there."""
+    record = _read_record(_marker(plan.out, key))
+    if record is None or not _records(record, plan, key, current):
         return None
+    return record if all(p.exists() for p in _outputs(plan.steps[key])) else None
+
+
+def _read_record(path: Path, rewrite: tuple[str, str] | None = None) -> dict[str, Any] | None:
+    """A marker's record (``rewrite``: (old, new) path prefix replaced first), None if absent or unreadable."""
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        text = path.read_text()
+        if rewrite is not None:
+            text = text.replace(json.dumps(rewrite[0])[1:-1], json.dumps(rewrite[1])[1:-1])
+        record = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return record["result"] if _records(record, step) else None
+    return record if isinstance(record, dict) else None
 
 
-def _records(record: dict[str, Any], step: Step) -> bool:
-    """Whether a step marker's record is of ``step`` with the same arguments."""
-    return record.get("fn") == step.fn and record.get("kwargs") == json.loads(json.dumps(step.kwargs))
+def _records(record: dict[str, Any], plan: Plan, key: str, current: dict[str, str]) -> bool:
+    """Whether a marker's record is of step ``key`` with the same arguments and lineage, made from the
+    current runs of its inputs (a record written before lineages were recorded is not: the step reruns)."""
+    step = plan.steps[key]
+    inputs = {d: current.get(d) for d in step.deps}
+    return (record.get("fn") == step.fn and record.get("lineage") == plan.lineage(key)
+            and record.get("kwargs") == json.loads(json.dumps(step.kwargs)) and record.get("inputs") == inputs
+            and None not in inputs.values() and isinstance(record.get("run"), str)
+            and isinstance(record.get("result"), dict))
+
+
+def _write_marker(plan: Plan, key: str, result: dict[str, Any], current: dict[str, str],
+                  run: str | None = None) -> str:
+    """Record step ``key`` finished (a new ``run`` id unless given) on the current runs of its inputs;
+    returns the run id."""
+    step = plan.steps[key]
+    run = run or uuid.uuid4().hex
+    record = {"fn": step.fn, "kwargs": step.kwargs, "lineage": plan.lineage(key), "run": run,
+              "inputs": {d: current[d] for d in step.deps}, "result": result}
+    marker = _marker(plan.out, key)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(marker)  # a crash while writing leaves the old marker or none, never half of one
+    return run
 
 
 # the kwargs naming a step's own outputs (everything else a step reads is another step's output)
 _OUTPUT_KWARGS = ("out", "out_dir")
+
+
+def _outputs(step: Step) -> list[Path]:
+    return [Path(step.kwargs[k]) for k in _OUTPUT_KWARGS if k in step.kwargs]
 
 
 def _copy_output(source: Path, target: Path) -> None:
@@ -310,28 +391,29 @@ def _copy_output(source: Path, target: Path) -> None:
 
 def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
     """Take over the finished steps of an earlier run in ``earlier`` that ``plan`` would run with the same
-    arguments (paths compared relative to each run's directory), e.g. the seeds experiment on top of
-    table1's Nut Insertion data and base policy. Their outputs are copied into ``plan.out`` and
-    their markers rewritten to it; returns the adopted keys. Steps already finished in ``plan.out`` stay."""
+    lineage (paths compared relative to each run's directory), e.g. the seeds experiment on top of
+    table1's Nut Insertion data and base policy. A step is taken over only where the steps it reads are
+    current here and are the very runs it was made from there. Their outputs are copied into
+    ``plan.out`` and their markers rewritten to it; returns the adopted keys. Steps already current in
+    ``plan.out`` stay."""
     source = Path(earlier).resolve()
     if not (source / "steps").is_dir():
         raise ValueError(f"--reuse {earlier}: no steps/ folder there (not an imgen experiment directory)")
     if source == plan.out:
         return []
     old, new = str(source) + "/", str(plan.out) + "/"
-    adopted = []
-    for key, step in plan.steps.items():
-        marker = _marker(source, key)
-        if load_marker(plan.out, step) is not None or not marker.is_file():
+    adopted: list[str] = []
+    current: dict[str, str] = {}
+    for key in plan.in_order():
+        step = plan.steps[key]
+        here = load_marker(plan, key, current)
+        if here is not None:
+            current[key] = here["run"]
             continue
-        try:
-            text = marker.read_text()
-            record = json.loads(text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
-        except (OSError, json.JSONDecodeError):
-            continue  # unreadable: the step simply runs
-        if not _records(record, step):
+        record = _read_record(_marker(source, key), rewrite=(old, new))
+        if record is None or not _records(record, plan, key, current):
             continue
-        outputs = [Path(step.kwargs[k]) for k in _OUTPUT_KWARGS if k in step.kwargs]
+        outputs = _outputs(step)
         sources = [Path(old + str(p.relative_to(plan.out))) for p in outputs if p.is_relative_to(plan.out)]
         if len(sources) != len(outputs) or not all(p.exists() for p in sources):
             continue  # its outputs are gone or lie elsewhere: rerun it
@@ -340,9 +422,7 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
         log = _log(source, key)
         if log.is_file():
             _copy_output(log, _log(plan.out, key))
-        target = _marker(plan.out, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(record, indent=1))
+        current[key] = _write_marker(plan, key, record["result"], current, run=record["run"])
         adopted.append(key)
     return adopted
 
@@ -354,13 +434,15 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
     out = plan.out
     results: dict[str, Any] = {}
     pending: dict[str, Step] = {}
-    for key, step in plan.steps.items():
-        done = load_marker(out, step)
-        if done is not None:
-            results[key] = done
+    current: dict[str, str] = {}  # step key -> run id of its current record
+    for key in plan.in_order():  # a step is reused only where the runs of the steps it read are current
+        record = load_marker(plan, key, current)
+        if record is not None:
+            results[key] = record["result"]
+            current[key] = record["run"]
             plan.reused.append(key)
         else:
-            pending[key] = step
+            pending[key] = plan.steps[key]
     reused = len(results)
     total = len(plan.steps)
     progress(f"{plan.experiment.name} [{plan.scale.name}]: {total} steps, {reused} reused from {out}/steps")
@@ -375,11 +457,9 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
             for key, step in list(pending.items()):
                 if len(running) >= workers:
                     break
-                missing = [d for d in step.deps if d not in plan.steps]
-                if missing:
-                    raise RuntimeError(f"step {key} depends on unknown steps {missing}")
                 if all(d in results for d in step.deps):
                     del pending[key]
+                    _marker(out, key).unlink(missing_ok=True)  # a rerun that crashes leaves no stale record
                     started[key] = time.monotonic()
                     running[pool.submit(run_step, step.fn, step.kwargs, str(_log(out, key)))] = step
                     progress(f"[{_clock(t0)}] start  {step.label or key}")
@@ -396,9 +476,7 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
                     raise RuntimeError(f"step {step.key} failed: {type(exc).__name__}: {exc} "
                                        f"(log: {_log(out, step.key)})") from exc
                 results[step.key] = result
-                marker = _marker(out, step.key)
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.write_text(json.dumps({"fn": step.fn, "kwargs": step.kwargs, "result": result}, indent=1))
+                current[step.key] = _write_marker(plan, step.key, result, current)
                 took = time.monotonic() - started[step.key]
                 progress(f"[{_clock(t0)}] done   {step.label or step.key} ({took:.0f} s){_brief(step, result)}")
     return results

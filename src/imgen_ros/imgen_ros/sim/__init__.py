@@ -72,11 +72,15 @@ TASK_NAMES = ("block_grasp", "nut_insertion", "two_piece_assembly", "coffee", "n
 __all__ = ["OBSERVABILITY_MODES", "TASK_NAMES", "TaskEnv", "check_task", "make_env", "task_object_names"]
 
 
+def _check_name(task: str) -> None:
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+
+
 def check_task(task: str, *, noise: str | None = None, observability: str | None = None) -> None:
     """ValueError, as :func:`make_env` raises it, for an unknown task name or (when given) a noise mode or
     observability the task does not have; builds no scene."""
-    if task not in TASK_NAMES:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    _check_name(task)
     if observability is not None and observability not in OBSERVABILITY_MODES:
         raise ValueError(f"unknown observability {observability!r}; valid: {', '.join(OBSERVABILITY_MODES)}")
     if noise is not None:
@@ -87,8 +91,7 @@ def check_task(task: str, *, noise: str | None = None, observability: str | None
 
 def task_class(task: str) -> type[Task]:
     """The ``Task`` class of ``task`` (ValueError for an unknown name); builds no scene."""
-    if task not in TASK_NAMES:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
+    _check_name(task)
     return importlib.import_module(f"imgen_ros.sim.tasks.{task}").TASK
 
 
