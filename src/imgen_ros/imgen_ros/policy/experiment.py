@@ -6,11 +6,11 @@ Each finished step leaves ``steps/<key>.json`` (its arguments, lineage, run id, 
 inputs it read, and its summary); a rerun skips a step whose record has the same lineage, whose
 outputs exist and which read the very runs of its inputs that are current, so an interrupted
 experiment resumes where it stopped and a step after one that ran again runs again. The lineage
-is a digest of the step's arguments, its task's definition (``sim.task_digest``) and its inputs' lineages: a step whose
-upstream data, policy or task changed reruns, and so does everything after it. ``reuse``
-(``--reuse DIR``) takes over the finished steps of another experiment's directory that this one
-would run with the same lineage (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s Nut
-Insertion data), under the same rule.
+is a digest of the step's arguments, its task's definition (``sim.task_digest``) and its inputs'
+lineages: a step whose upstream data, policy or task changed reruns, and so does everything after
+it. ``reuse`` (``--reuse DIR``) takes over the finished steps of another experiment's directory that
+this one would run with the same lineage (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s
+Nut Insertion data), under the same rule.
 
 Humans: source demos and interventions come from the simulated human ``human`` (``operator`` by
 default: takes over on what it sees, late, and moves like a teleoperator; ``oracle``: the scripted
