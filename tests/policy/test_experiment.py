@@ -439,6 +439,18 @@ def test_a_step_after_a_rerun_step_reruns_too(tmp_path: Path) -> None:
     assert "block_grasp/data/imgen_np_6" not in _current(plan)
 
 
+def test_a_step_record_that_is_no_file_is_refused_by_name(tmp_path: Path) -> None:
+    from imgen_ros.policy.experiment import _marker, adopt_steps, run_plan
+
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    _marker(plan.out, "block_grasp/train/base").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"block_grasp__train__base\.json: a step record must be a file"):
+        run_plan(plan, progress=lambda _: None)
+    (tmp_path / "earlier" / "steps").mkdir(parents=True)
+    with pytest.raises(ValueError, match="a step record must be a file"):
+        adopt_steps(plan, tmp_path / "earlier")
+
+
 def test_reuse_across_humans_takes_over_nothing_made_from_the_other_humans_data(tmp_path: Path) -> None:
     from imgen_ros.policy.experiment import adopt_steps
 

@@ -332,6 +332,15 @@ def load_marker(plan: Plan, key: str, current: dict[str, str]) -> dict[str, Any]
     return record if all(p.exists() for p in _outputs(plan.steps[key])) else None
 
 
+def _check_record_paths(plan: Plan) -> None:
+    """ValueError naming a step record's path that holds something other than a file (a folder, a socket):
+    the run could neither read nor replace it."""
+    for key in plan.steps:
+        marker = _marker(plan.out, key)
+        if (marker.exists() or marker.is_symlink()) and not marker.is_file():
+            raise ValueError(f"{marker}: a step record must be a file; move it away to rerun step {key}")
+
+
 def _read_record(path: Path, rewrite: tuple[str, str] | None = None) -> dict[str, Any] | None:
     """A marker's record (``rewrite``: (old, new) path prefix replaced first), None if absent or unreadable."""
     try:
@@ -401,6 +410,7 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
         raise ValueError(f"--reuse {earlier}: no steps/ folder there (not an imgen experiment directory)")
     if source == plan.out:
         return []
+    _check_record_paths(plan)
     old, new = str(source) + "/", str(plan.out) + "/"
     adopted: list[str] = []
     current: dict[str, str] = {}
@@ -434,6 +444,7 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
     out = plan.out
     results: dict[str, Any] = {}
     pending: dict[str, Step] = {}
+    _check_record_paths(plan)
     current: dict[str, str] = {}  # step key -> run id of its current record
     for key in plan.in_order():  # a step is reused only where the runs of the steps it read are current
         record = load_marker(plan, key, current)
