@@ -88,6 +88,31 @@ def test_resume_is_refused_when_the_checkpoint_changed(tmp_path):
     assert len(read_journal(journal_path(out))[0]) == 1  # the journal is left as it was
 
 
+def test_resume_is_refused_when_the_task_definition_changed(tmp_path, monkeypatch):
+    from imgen_ros.sim import task_digest as digest_module
+    from imgen_ros.sim.tasks.nut_insertion import NutInsertion
+
+    src = tmp_path / "src.hdf5"
+    src.write_bytes(b"source bytes")
+    job = GenerationJob(kind="mimicgen", task="nut_insertion", source=str(src))
+    out = tmp_path / "mg.hdf5"
+    journal = JournalWriter(journal_path(out))
+    journal.append(journal_header(job, 5))
+    journal.close()
+    before = digest_module.task_digest("nut_insertion")[:12]
+    digest_module.task_digest.cache_clear()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(NutInsertion, "hole_half", NutInsertion.hole_half + 0.00425)  # a looser nut
+            after = digest_module.task_digest("nut_insertion")[:12]
+            with pytest.raises(ValueError, match=rf"task definition task nut_insertion \(scene and settings\) "
+                                                 rf"changed: sha256 {before} -> {after}"):
+                run_generation(job, out, RunOptions(n=5, progress=False))
+    finally:
+        digest_module.task_digest.cache_clear()
+    assert len(read_journal(journal_path(out))[0]) == 1  # the journal is left as it was
+
+
 @pytest.mark.parametrize("alias", ["same", "hardlink", "symlink"])
 def test_the_source_is_never_the_output_even_with_overwrite(source_demos, tmp_path, monkeypatch, capsys, alias):
     monkeypatch.chdir(tmp_path)

@@ -11,8 +11,9 @@ Outputs (``imgen_ros.data.outputs``): the episodes grow in ``<out>.partial``, ma
 (``imgen_complete`` False, ``imgen_progress``), and the finished file is moved to ``<out>``
 atomically, so ``<out>`` only ever holds a complete dataset and an existing ``<out>`` (replaced
 only with ``overwrite``) stays intact until the new one is finished. The journal header records
-the content fingerprints (sha256) of the source dataset and of the policy checkpoint; a resume
-against changed inputs is refused, naming the file and both fingerprints. A run that fails
+the content fingerprints (sha256) of the source dataset and of the policy checkpoint, and the
+digest of the task's definition (``sim.task_digest``); a resume against changed inputs or a changed
+task is refused, naming the file or task and both fingerprints. A run that fails
 before it journaled any attempt (a refused run) removes its journal and partial file.
 """
 
@@ -82,8 +83,13 @@ def masks_for(job: GenerationJob) -> list[str]:
 
 
 def journal_header(job: GenerationJob, n: int) -> dict[str, Any]:
-    """The journal's first record: format, job, N and the fingerprints of the job's input files."""
-    return {"format": FORMAT_VERSION, "job": job.to_dict(), "n": n, "inputs": job.input_fingerprints()}
+    """The journal's first record: format, job, N and the fingerprints of the job's inputs: its files and
+    the task's definition (``sim.task_digest``: episodes of a nut with another fit are not mixed in)."""
+    from imgen_ros.sim.task_digest import task_digest
+
+    task = {"path": f"task {job.task} (scene and settings)", "sha256": task_digest(job.task)}
+    return {"format": FORMAT_VERSION, "job": job.to_dict(), "n": n,
+            "inputs": {**job.input_fingerprints(), "task definition": task}}
 
 
 def _check_options(options: RunOptions) -> None:
