@@ -209,6 +209,10 @@ def test_block_grasp_smoke_writes_results_for_all_variants(tmp_path: Path, capsy
         (line,) = [line for line in md.splitlines() if line.startswith(f"| {row['variant']} |")]
         assert f"| {row['results']['Simulation']['selection_success_rate']:.0%} |" in line
     assert "this is not the paper's number" in md  # smoke selects on 2 rollouts, the paper on 50
+    from imgen_ros.sim.task_digest import task_digest
+
+    assert results["task_definitions"] == {"block_grasp": task_digest("block_grasp")}  # which scene was run
+    assert f"block_grasp `{task_digest('block_grasp')}`" in md
     assert (out / "results.png").stat().st_size > 0
     # rerun: every step is reused, nothing recomputed
     capsys.readouterr()

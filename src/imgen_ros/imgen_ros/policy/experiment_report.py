@@ -15,6 +15,7 @@ from imgen_ros.policy.experiment_spec import describe, recipes
 from imgen_ros.policy.plots import plot_table
 from imgen_ros.policy.stats import wilson_interval
 from imgen_ros.sim import task_class
+from imgen_ros.sim.task_digest import task_digest
 
 
 def precision_flag(summary: dict[str, Any]) -> str:
@@ -264,7 +265,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"{_lr_decay(summary['scale']['train'])}; "
               f"{summary['scale']['final_trials']} evaluation trials.",
               f"- Seeds: experiment seed {summary['seed']} (data seeds 1000*seed + k, training seed "
-              f"{_train_seeds(summary)}).", ""]
+              f"{_train_seeds(summary)})."]
+    if summary.get("task_definitions"):
+        lines.append("- Task definitions (`sim.task_digest`: the compiled scene and the task's settings): "
+                     + ", ".join(f"{t} `{d}`" for t, d in summary["task_definitions"].items()) + ".")
+    lines.append("")
     if summary["deviations"]:
         lines += ["## Deviations from the paper's protocol", ""]
         lines += [f"- {d}" for d in summary["deviations"]]
@@ -325,6 +330,7 @@ def write_report(plan: Any, results: dict[str, Any], wall_s: float) -> dict[str,
         "rows": rows, "seed_summaries": seed_summaries(exp, rows), "note": exp.note,
         "deviations": [*plan.scale.deviations, HUMAN_DEVIATIONS[human], *precision_deviations(plan),
                        *task_deviations(exp)],
+        "task_definitions": {c.task: task_digest(c.task) for c in exp.columns},
         "precision": getattr(plan, "precision", "fp32"),
         "precision_note": getattr(plan, "precision_note", ""),
         "eval_seed_base": next(iter(results[k]["seed_base"] for k in plan.eval_keys.values())),
