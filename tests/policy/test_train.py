@@ -15,6 +15,7 @@ from _synthetic import OBJECT_DIM, write_synthetic_dataset
 from imgen_ros.policy.evaluate import EvalResult, RobomimicPolicy
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.policy.train import TrainConfig, inspect_dataset, make_sampler, sample_weights, train
+from imgen_ros.sim.task_digest import task_digest
 
 TINY = {"batch_size": 8, "seq_length": 5, "rnn_hidden_dim": 16, "gmm_modes": 2, "num_threads": 1}
 
@@ -42,6 +43,7 @@ def test_train_writes_checkpoint_loadable_by_robomimic(tmp_path: Path, capsys: p
     capsys.readouterr()
     wrapped = RobomimicPolicy.from_checkpoint(result.last_checkpoint)
     assert capsys.readouterr().out == ""
+    assert wrapped.trained_task_digest == task_digest("block_grasp")  # the task definition it was trained on
     wrapped.reset()
     action = wrapped.act(_obs())
     assert action.shape == (7,) and np.all(np.abs(action) <= 1.0)
@@ -131,3 +133,27 @@ def test_bad_dataset_errors_name_the_problem(tmp_path: Path) -> None:
         inspect_dataset(data, ["wrist_image"])
     with pytest.raises(ValueError, match="2 weights for 1 datasets"):
         TrainConfig(task="block_grasp", datasets=[str(data)], out_dir="x", weights=[1.0, 1.0])
+
+
+def test_an_evaluation_names_a_task_definition_that_changed_since_training(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgen_ros.policy.evaluate import evaluate
+    from imgen_ros.sim import task_digest as digest_module
+    from imgen_ros.sim.tasks.block_grasp import BlockGrasp
+
+    data = write_synthetic_dataset(tmp_path / "base.hdf5", demos=4, object_dim=15)  # block_grasp's layout
+    cfg = TrainConfig(task="block_grasp", datasets=[str(data)], out_dir=str(tmp_path / "run"), epochs=1,
+                      steps_per_epoch=2, eval_every=0, **TINY)
+    checkpoint = train(cfg, progress=lambda _: None).last_checkpoint
+    same = evaluate("block_grasp", checkpoint, trials=1, batch=1)
+    assert same.trained_task_digest == same.task_digest and same.task_changed() == ""
+    digest_module.task_digest.cache_clear()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(BlockGrasp, "horizon", 20)  # a setting of the task changed since the training
+            changed = evaluate("block_grasp", checkpoint, trials=1, batch=1)
+    finally:
+        digest_module.task_digest.cache_clear()
+    assert changed.trained_task_digest == same.task_digest != changed.task_digest
+    assert "trained on another definition of task block_grasp" in changed.task_changed()
+    assert changed.task_changed() in changed.summary() and changed.to_dict()["task_digest"] == changed.task_digest

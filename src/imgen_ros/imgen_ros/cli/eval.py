@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         out = result.to_dict()
         out["per_trial"] = [t.__dict__ for t in result.per_trial]
         print(json.dumps(out))
+        if result.task_changed():
+            print(result.task_changed(), file=sys.stderr)
     else:
         print(result.summary())
         for path in result.videos:

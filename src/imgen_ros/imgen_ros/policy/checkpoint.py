@@ -77,6 +77,14 @@ def checkpoint_task(ckpt: Mapping[str, Any]) -> str | None:
     return None
 
 
+def checkpoint_task_digest(ckpt: Mapping[str, Any]) -> str | None:
+    """The digest of the task's definition the checkpoint was trained and selected on (``imgen.task_digest``,
+    ``sim.task_digest``; None for checkpoints that predate it or come from elsewhere)."""
+    imgen = ckpt.get("imgen")
+    digest = imgen.get("task_digest") if isinstance(imgen, Mapping) else None
+    return digest if isinstance(digest, str) else None
+
+
 def checkpoint_obs_shapes(ckpt: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Observation key -> per-step shape the checkpoint's policy consumes (robomimic ``shape_metadata``)."""
     meta = ckpt["shape_metadata"]

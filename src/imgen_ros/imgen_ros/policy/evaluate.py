@@ -36,9 +36,10 @@ from imgen_ros.policy.batch_rollout import (
     run_pooled,
     supports_batching,
 )
-from imgen_ros.policy.checkpoint import CheckpointError, load_checked, observation_shapes
+from imgen_ros.policy.checkpoint import CheckpointError, checkpoint_task_digest, load_checked, observation_shapes
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.policy.stats import wilson_interval
+from imgen_ros.sim.task_digest import task_digest
 
 OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
 EVAL_SEED_BASE = 1_000_000
@@ -57,10 +58,11 @@ class RobomimicPolicy:
     """A robomimic ``RolloutPolicy`` (e.g. BC-RNN-GMM) behind the ``reset()/act(obs)`` contract."""
 
     def __init__(self, rollout_policy: Any, obs_keys: tuple[str, ...] = OBS_KEYS,
-                 checkpoint: str | None = None) -> None:
+                 checkpoint: str | None = None, trained_task_digest: str | None = None) -> None:
         self.rollout_policy = rollout_policy
         self.obs_keys = tuple(obs_keys)
         self.checkpoint = checkpoint
+        self.trained_task_digest = trained_task_digest  # the task definition it was trained on, if recorded
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", task: str | None = None,
@@ -81,7 +83,8 @@ class RobomimicPolicy:
             raise CheckpointError(f"checkpoint {path}: not a loadable robomimic checkpoint "
                                   f"({type(exc).__name__}: {detail})") from exc
         keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
-        return cls(rollout_policy, obs_keys=keys, checkpoint=str(path))
+        return cls(rollout_policy, obs_keys=keys, checkpoint=str(path),
+                   trained_task_digest=checkpoint_task_digest(ckpt))
 
     def reset(self) -> None:
         self.rollout_policy.start_episode()
@@ -169,15 +172,25 @@ class EvalResult:
     wall_s: float
     per_trial: list[TrialResult] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
+    task_digest: str = ""  # the definition of the task evaluated on (sim.task_digest)
+    trained_task_digest: str | None = None  # the one the checkpoint was trained on, where it records it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def task_changed(self) -> str:
+        """A warning when the checkpoint was trained on another definition of the task, else ''."""
+        if self.trained_task_digest is None or self.trained_task_digest == self.task_digest:
+            return ""
+        return (f"warning: {self.policy} was trained on another definition of task {self.task} (digest "
+                f"{self.trained_task_digest}, now {self.task_digest}: its scene or settings changed since)")
+
     def summary(self) -> str:
+        changed = self.task_changed()
         return (f"{self.task} [{self.policy}] noise={self.noise} obs={self.observability}: "
                 f"{self.successes}/{self.trials} = {self.success_rate:.0%} "
                 f"(95% Wilson CI {self.ci_low:.0%}-{self.ci_high:.0%}), {self.mistakes} episodes with a "
-                f"detected mistake, {self.wall_s:.1f} s")
+                f"detected mistake, {self.wall_s:.1f} s" + (f"\n{changed}" if changed else ""))
 
 
 def run_episode(env: Any, policy: Policy, seed: int,
@@ -282,7 +295,8 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
                       successes=successes, success_rate=successes / trials, ci_low=low, ci_high=high,
                       seed_base=seed_base, mean_steps=float(np.mean([r.steps for r in results])),
                       mistakes=sum(r.mistake for r in results), wall_s=time.monotonic() - t0,
-                      per_trial=results, videos=video_paths)
+                      per_trial=results, videos=video_paths, task_digest=task_digest(task),
+                      trained_task_digest=getattr(policy, "trained_task_digest", None))
 
 
 def seed_policy_sampling(seed: int) -> None:

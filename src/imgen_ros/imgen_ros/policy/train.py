@@ -39,6 +39,7 @@ from imgen_ros.policy.plots import plot_training
 from imgen_ros.policy.precision import check_precision, runnable_precision, use_bf16_recurrence
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.sim import check_task
+from imgen_ros.sim.task_digest import task_digest
 
 ACTION_DIM = 7
 
@@ -395,7 +396,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print,
     log = _Log(out / "log.csv")
     imgen_meta = {"task": cfg.task, "datasets": [str(p) for p in cfg.datasets], "weights": cfg.weights,
                   "eval_noise": cfg.eval_noise, "eval_observability": cfg.eval_observability,
-                  "precision": cfg.precision}
+                  "precision": cfg.precision, "task_digest": task_digest(cfg.task)}
 
     def save(path: Path, epoch: int, success_rate: float | None) -> None:
         params = {"model": model.serialize(), "config": config.dump(), "algo_name": config.algo_name,
