@@ -39,7 +39,6 @@ from imgen_ros.policy.batch_rollout import (
 from imgen_ros.policy.checkpoint import CheckpointError, checkpoint_task_digest, load_checked, observation_shapes
 from imgen_ros.policy.robomimic_compat import robomimic_modules
 from imgen_ros.policy.stats import wilson_interval
-from imgen_ros.sim.task_digest import task_digest
 
 OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
 EVAL_SEED_BASE = 1_000_000
@@ -242,6 +241,7 @@ def evaluate(task: str, policy: Policy | str | Path, *, trials: int = 50, noise:
             check_file_output(_video_path(video_dir, seed_base + i), overwrite=overwrite)
     own_env = env is None
     from imgen_ros.sim import make_env
+    from imgen_ros.sim.task_digest import task_digest
 
     pool_key = (task, noise, observability)
 
