@@ -70,3 +70,14 @@ def test_a_near_rotation_is_projected_as_scipy_projects_it() -> None:
 def test_degenerate_quaternions_are_refused(quat: list[float]) -> None:
     with pytest.raises(ValueError):
         quat_xyzw_to_matrix(quat)
+
+
+def test_the_simulators_mujoco_conversion_equals_the_real_graphs() -> None:
+    """sim.env builds the observation's quaternions with MuJoCo, the real graph with core.pose: one
+    convention (w >= 0, the same sign at half turns), so a checkpoint sees the same numbers in both."""
+    from imgen_ros.sim.env import mat_to_quat_xyzw
+
+    top_down = Rotation.from_euler("x", math.pi).as_matrix()
+    yawed = [Rotation.from_euler("z", yaw).as_matrix() @ top_down for yaw in np.linspace(-math.pi, math.pi, 37)]
+    for matrix in list(Rotation.random(3000, random_state=9).as_matrix()) + EDGE_ROTATIONS + yawed:
+        np.testing.assert_allclose(mat_to_quat_xyzw(matrix), matrix_to_quat_xyzw(matrix), rtol=0, atol=1e-12)

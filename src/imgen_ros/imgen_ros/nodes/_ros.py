@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import rclpy
@@ -67,7 +67,19 @@ def _one_line(exc: BaseException) -> str:
 
 class StartupError(RuntimeError):
     """A node cannot start, for a reason it has already logged as one FATAL line (e.g. the robot is
-    unreachable): :func:`run` exits 1 without a traceback."""
+    unreachable, a checkpoint unreadable): :func:`run` exits with ``exit_code`` without a traceback.
+    Raise it through :func:`refuse_start`, which logs the line."""
+
+    def __init__(self, reason: str, exit_code: int = 1) -> None:
+        super().__init__(reason)
+        self.exit_code = exit_code
+
+
+def refuse_start(node: Node, reason: str, exit_code: int = 1) -> NoReturn:
+    """Log ``refusing to start: <reason>`` as one FATAL line of ``node`` and raise :class:`StartupError`
+    (exit 2 for a bad parameter or input file, as ``imgen``'s CLI; 1 for an unreachable device)."""
+    node.get_logger().fatal(f"refusing to start: {_one_line(reason)}")
+    raise StartupError(reason, exit_code)
 
 
 def rclpy_qos(profile: qos_profiles.QosProfile) -> QoSProfile:
@@ -355,8 +367,8 @@ def run(make_node: Callable[[], Node | Sequence[Node]], args: Sequence[str] | No
         pass
     except ConfigError:
         raise SystemExit(2) from None   # declare_config logged the one-line reason
-    except StartupError:
-        raise SystemExit(1) from None   # the node logged the one-line reason
+    except StartupError as exc:
+        raise SystemExit(exc.exit_code) from None   # refuse_start logged the one-line reason
     except Exception:
         if rclpy.ok():
             raise   # a real error; otherwise SIGINT/SIGTERM shut the context down while spinning, and

@@ -41,6 +41,7 @@ from imgen_ros.nodes._ros import (
     now_s,
     pose_msg_arrays,
     qos,
+    refuse_start,
     run,
     to_sec,
     to_stamp,
@@ -106,13 +107,11 @@ class PolicyNode(Node):
             self.policy, self.world = load(self.config.checkpoint, self.config.task, self.config.device,
                                            self.config.torch_threads, _obs_shapes(self.config.observation))
         except (ValueError, FileNotFoundError) as exc:
-            self.get_logger().fatal(f"refusing to start: {exc}")
-            raise SystemExit(2) from exc
+            refuse_start(self, str(exc), exit_code=2)
         try:
             self.noise = PoseNoise(self.config.observation.noise, task=self.config.task)
         except ValueError as exc:
-            self.get_logger().fatal(f"refusing to start: observation.noise: {exc}")
-            raise SystemExit(2) from exc
+            refuse_start(self, f"observation.noise: {exc}", exit_code=2)
         self.robot: tuple[float, RobotState] | None = None
         self.objects: dict[str, tuple[float, ObjectEstimate]] = {}
         self.object_stamps: dict[str, float] = {}   # header stamps of the estimates (measurement times)
@@ -147,13 +146,11 @@ class PolicyNode(Node):
         try:
             expected = task_object_names(self.config.task)
         except ValueError as exc:
-            self.get_logger().fatal(f"refusing to start: parameter 'task': {exc}")
-            raise SystemExit(2) from exc
+            refuse_start(self, f"parameter 'task': {exc}", exit_code=2)
         given = tuple(self.config.observation.object_ids)
         if given != expected:
-            self.get_logger().fatal(f"refusing to start: observation.object_ids {list(given)} are not the objects "
-                                    f"of task '{self.config.task}': {list(expected)} (in that order)")
-            raise SystemExit(2)
+            refuse_start(self, f"observation.object_ids {list(given)} are not the objects of task "
+                               f"'{self.config.task}': {list(expected)} (in that order)", exit_code=2)
 
     # ---------------------------------------------------------------- live parameters, diagnostics
     def _reconfigure(self, config: PolicyNodeConfig) -> None:

@@ -26,13 +26,13 @@ from imgen_msgs.msg import DeltaPoseCommand, RobotState
 from imgen_ros.core import diagnostics as diag
 from imgen_ros.core import topics
 from imgen_ros.nodes._ros import (
-    StartupError,
     attach_diagnostics,
     command_from_msg,
     declare_config,
     now_s,
     pose_to_msg,
     qos,
+    refuse_start,
     run,
     to_stamp,
 )
@@ -72,8 +72,7 @@ class RobotDriverNode(Node):
             self.driver = build_driver(self.config, self)
             self.driver.start()
         except (DriverError, MissingDependencyError) as exc:   # FCI off, wrong IP, franky not installed
-            self.get_logger().fatal(f"refusing to start: {exc}")
-            raise StartupError(str(exc)) from exc
+            refuse_start(self, str(exc))
         # One thread: every callback is short (the 1 kHz loop lives inside the driver library), and
         # rclpy's multi-threaded executor busy-waits and starves timers (ros2/rclpy#1452).
         self.state_pub = self.create_publisher(RobotState, topics.ROBOT_STATE, qos(topics.ROBOT_STATE))

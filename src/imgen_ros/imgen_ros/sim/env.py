@@ -31,14 +31,17 @@ from imgen_ros.sim.wrench import WrenchEstimate
 
 OBSERVABILITY_MODES = ("full", "partial", "none")
 SETTLE_SECONDS = 0.2
-_QUAT_BUF = np.empty(4)
 
 
 def mat_to_quat_xyzw(rot: NDArray) -> NDArray[np.float64]:
-    """Rotation matrix -> (x, y, z, w) quaternion with w >= 0."""
-    mujoco.mju_mat2Quat(_QUAT_BUF, np.ascontiguousarray(rot, dtype=float).reshape(-1))
-    q = _QUAT_BUF if _QUAT_BUF[0] >= 0 else -_QUAT_BUF
-    return np.array([q[1], q[2], q[3], q[0]])
+    """Rotation matrix -> (x, y, z, w) quaternion with w >= 0, by MuJoCo (the observation's hot path).
+    It equals ``core.pose.matrix_to_quat_xyzw``, which the real graph uses and which also validates its
+    input, to 1e-15, half turns included (tests/core/test_pose_conversions.py): one convention."""
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rot, dtype=float).reshape(-1))
+    if quat[0] < 0:
+        quat = -quat
+    return np.array([quat[1], quat[2], quat[3], quat[0]])
 
 
 def action_target_pose(action: NDArray, current: Pose, scale: ActionScale) -> Pose:
