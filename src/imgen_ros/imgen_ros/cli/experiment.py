@@ -154,14 +154,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "geometry), table3 (partial observability), scaling (I-MG size), budget (human vs I-MG), "
                     "seeds (Nut Insertion I-MG, 3 training seeds), action_noise (Nut Insertion I-MG - Policy and "
                     "I-MG at action noise 0.05 and 0.005). "
-                    "Finished steps are reused when rerun with the same arguments.")
+                    "A finished step is reused when rerun with the same arguments, task definitions and inputs.")
     parser.add_argument("name", choices=NAMES)
     parser.add_argument("--scale", default="demo", choices=tuple(SCALES),
-                        help="smoke: proves the pipeline in minutes; demo: the main job (make demo's, and the "
-                             "committed tables'); fast: demo's data sizes and evaluation, 12k gradient steps in "
-                             "bf16, sources replayed without the person's holds (block_grasp 12-15 min on 2 cores "
-                             "against demo's 20+; I-MG lower and more variable, docs/results.md); paper: the "
-                             "paper's protocol")
+                        help="smoke: proves the pipeline in minutes; demo (default): the committed tables' "
+                             "scale, 22.5k float32 gradient steps per training; fast (make demo's): demo's data "
+                             "sizes and evaluation, 12k gradient steps in bf16 (float32 where the CPU has no bf16 "
+                             "LSTM), sources replayed without the person's holds (block_grasp 12-15 min on 2 "
+                             "AVX512-BF16 cores, ~30 min on 2 AVX2 cores; I-MG lower and more variable, "
+                             "docs/results.md); paper: the paper's protocol")
     parser.add_argument("--out", required=True, type=path_arg,
                         help="output directory (data, checkpoints, logs, results.*)")
     parser.add_argument("--overwrite", action="store_true",
