@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from imgen_ros.cli.main import build_parser, main
 from imgen_ros.cli.train import data_and_weights
@@ -80,3 +82,18 @@ def test_eval_refuses_existing_videos_before_any_trial(tmp_path, capsys: pytest.
     assert [p.name for p in videos.iterdir()] == [old.name] and old.read_bytes() == b"an earlier video"
     assert main([*argv, "--trials", "1", "--videos", "1", "--seed-base", "1000001", "--overwrite", "--json"]) == 0
     assert [p.name for p in videos.iterdir()] == [old.name] and old.read_bytes()[4:8] == b"ftyp"  # an MP4 now
+
+
+def test_a_second_experiment_in_the_same_directory_is_refused(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    """Two runs in one --out would run the same steps twice and write the same records: the second is
+    refused while the first holds the directory, and the directory is left as it was."""
+    from imgen_ros.cli.experiment import exclusive_run
+
+    out = tmp_path / "run"
+    with exclusive_run(out):
+        assert main(["experiment", "block_grasp", "--scale", "smoke", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out}: another imgen experiment is running there (pid {os.getpid()})" in err
+        assert not out.exists()
+    with exclusive_run(out):  # released when the first one ends
+        pass

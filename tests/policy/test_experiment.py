@@ -491,3 +491,128 @@ def test_reuse_of_a_folder_that_is_no_experiment_is_refused(tmp_path: Path, caps
     assert main(["experiment", "seeds", "--scale", "smoke", "--out", str(tmp_path / "x"),
                  "--reuse", str(tmp_path)]) == 2
     assert "--reuse" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def _finish_all(plan) -> dict[str, str]:
+    done: dict[str, str] = {}
+    for key in plan.steps:
+        if key not in done:
+            _fake_finished(plan, key, done)
+    return done
+
+
+def test_a_moved_run_directory_keeps_its_steps_and_can_be_reused_from(tmp_path: Path) -> None:
+    from imgen_ros.policy.experiment import adopt_steps
+
+    _finish_all(build_plan("block_grasp", "smoke", tmp_path / "first"))
+    (tmp_path / "first").rename(tmp_path / "moved")
+    moved = build_plan("block_grasp", "smoke", tmp_path / "moved")
+    assert _current(moved) == moved.in_order()  # resumes where it stopped, nothing rerun
+    elsewhere = build_plan("block_grasp", "smoke", tmp_path / "elsewhere")
+    assert sorted(adopt_steps(elsewhere, tmp_path / "moved")) == sorted(elsewhere.steps)
+    base = Path(elsewhere.steps["block_grasp/train/base"].kwargs["out_dir"]) / "models" / "best.pth"
+    assert base.read_text() == "weights of block_grasp/train/base"
+
+
+def test_a_training_folder_without_its_checkpoint_is_not_finished(tmp_path: Path) -> None:
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    _finish_all(plan)
+    (Path(plan.steps["block_grasp/train/base"].kwargs["out_dir"]) / "models" / "best.pth").unlink()
+    current = _current(plan)
+    assert "block_grasp/train/base" not in current and "block_grasp/data/interventions_10" not in current
+    assert "block_grasp/data/base_data" in current
+
+
+def test_reuse_replaces_outputs_whole_and_an_interrupted_copy_leaves_no_record(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from imgen_ros.policy import experiment
+    from imgen_ros.policy.experiment import _marker, adopt_steps
+
+    _finish_all(build_plan("block_grasp", "smoke", tmp_path / "earlier"))
+    here = build_plan("block_grasp", "smoke", tmp_path / "here")
+    _finish_all(here)
+    base_dir = Path(here.steps["block_grasp/train/base"].kwargs["out_dir"])
+    (base_dir / "models" / "epoch_90.pth").write_text("a checkpoint of another run")
+    for key in ("block_grasp/data/src_demos", "block_grasp/train/base"):  # stale here: other lineages
+        marker = _marker(here.out, key)
+        marker.write_text(marker.read_text().replace('"lineage": "', '"lineage": "0'))
+    data = Path(here.steps["block_grasp/data/src_demos"].kwargs["out"])
+    data.write_text("old data")
+
+    def copy_half(source, target, *args, **kwargs):
+        Path(target).write_text("half of it")
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, "copy2", copy_half)
+        with pytest.raises(RuntimeError, match=r"cannot copy .*src_demos\.hdf5.*No space left"):
+            adopt_steps(here, tmp_path / "earlier")
+    assert not _marker(here.out, "block_grasp/data/src_demos").exists()  # nothing to trust after the crash
+    assert data.read_text() == "old data"  # and no half copy in its place
+    assert "block_grasp/train/base" in adopt_steps(here, tmp_path / "earlier")
+    assert data.read_text() == "data of block_grasp/data/src_demos"
+    assert sorted(p.name for p in (base_dir / "models").iterdir()) == ["best.pth"]  # replaced, not merged
+    assert experiment.load_marker(here, "block_grasp/data/src_demos", {}) is not None
+
+
+def test_when_a_step_fails_the_steps_already_running_finish_and_are_recorded(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imgen_ros.policy import experiment, experiment_jobs
+
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    first = [k for k in plan.in_order() if not plan.steps[k].deps][:2]
+    assert len(first) == 2
+    started: list[str] = []
+
+    def fake_step(fn: str, kwargs: dict, log_path: str) -> dict:
+        key = next(k for k in first if plan.steps[k].kwargs == kwargs)
+        started.append(key)
+        if key == first[0]:
+            raise ValueError("the simulated human fell over")
+        time.sleep(0.5)
+        Path(kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(kwargs["out"]).write_text("demos")
+        return {"path": kwargs["out"]}
+
+    monkeypatch.setattr(experiment_jobs, "run_step", fake_step)
+    monkeypatch.setattr(experiment, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(2))
+    messages: list[str] = []
+    with pytest.raises(RuntimeError, match=rf"step {first[0]} failed: ValueError: the simulated human fell over"):
+        experiment.run_plan(plan, progress=messages.append, workers=2)
+    assert sorted(started) == sorted(first)  # nothing else started after the failure
+    assert _current(plan) == [first[1]]  # the other one finished and is kept for the rerun
+    assert any("waiting for the 1 running" in m for m in messages)
+
+
+def test_a_file_where_the_step_records_go_is_refused_by_name(tmp_path: Path) -> None:
+    from imgen_ros.policy.experiment import run_plan
+
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    plan.out.mkdir(parents=True)
+    (plan.out / "steps").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"run/steps: must be the folder of step records"):
+        run_plan(plan, progress=lambda _: None)
+
+
+def test_the_lineage_follows_the_step_functions_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgen_ros.policy import experiment, experiment_jobs
+
+    key, made_from_it = "block_grasp/data/src_demos", "block_grasp/data/base_data"
+    plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+    before, before_made = plan.lineage(key), plan.lineage(made_from_it)
+
+    def collect_demos(**kwargs):  # the same name, other code
+        return experiment_jobs.collect_demos(**kwargs)
+
+    experiment.step_code_digest.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(experiment_jobs, "collect_demos", collect_demos)
+        plan = build_plan("block_grasp", "smoke", tmp_path / "run")
+        assert plan.lineage(key) != before and plan.lineage(made_from_it) != before_made
+    experiment.step_code_digest.cache_clear()
+    assert build_plan("block_grasp", "smoke", tmp_path / "run").lineage(key) == before

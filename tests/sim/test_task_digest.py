@@ -44,6 +44,26 @@ def test_the_digest_follows_the_scene_and_the_settings_but_not_the_prose(fresh_d
     assert task_digest("nut_insertion") == before
 
 
+def test_the_digest_follows_module_constants_of_the_task_and_of_the_shared_simulation(
+        fresh_digests, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A success height or a placement region written as a module constant, and the control period every
+    task steps at, are part of the definition."""
+    from imgen_ros.sim import env
+    from imgen_ros.sim.tasks import block_grasp
+
+    before = {name: task_digest(name) for name in ("block_grasp", "nut_insertion")}
+    for module, name, value in ((block_grasp, "LIFT_SUCCESS_Z", block_grasp.LIFT_SUCCESS_Z + 0.01),
+                                (block_grasp, "REGION_X", (0.0, 0.1)), (env, "CONTROL_DT", env.CONTROL_DT / 2)):
+        with monkeypatch.context() as patch:
+            patch.setattr(module, name, value)
+            digest_module.task_digest.cache_clear()
+            assert task_digest("block_grasp") != before["block_grasp"], name
+            changed = task_digest("nut_insertion") != before["nut_insertion"]
+            assert changed == (module is env), name  # another task's own constants are not nut_insertion's
+    digest_module.task_digest.cache_clear()
+    assert {name: task_digest(name) for name in before} == before
+
+
 def test_an_unknown_task_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         task_digest("nope")

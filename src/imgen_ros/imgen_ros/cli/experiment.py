@@ -4,19 +4,24 @@ The output directory records which experiment it holds (``imgen_experiment.json`
 seed). Rerunning with the same arguments resumes it (finished steps are reused); a non-empty
 directory holding anything else (another experiment, other arguments, unrelated files) is refused
 unless ``--overwrite``. With ``--overwrite`` the old contents are moved aside to
-``DIR.replaced-<time>`` first, the new experiment runs in ``DIR`` (its step markers record
-absolute paths, so it must run where it will stay to remain resumable), and the old contents are
+``DIR.replaced-<time>`` first, the new experiment runs in ``DIR`` (a directory moved as a whole
+stays resumable: its step records name the directory they were written in), and the old contents are
 deleted only after it succeeded; if it fails, they stay in ``DIR.replaced-<time>`` (named on
-stderr), or move back when the new run produced nothing.
+stderr), or move back when the new run produced nothing. One ``imgen experiment`` at a time may run
+in a directory: a second one is refused while the first holds its lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +109,34 @@ def _after_failure(out: Path, aside: Path | None) -> None:
     print(f"imgen experiment: the previous contents of {out} are kept in {aside}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def exclusive_run(out: Path):
+    """Hold the lock of experiment directory ``out`` (a file in the system's temporary folder, named by
+    the directory's resolved path, so ``--overwrite`` can move ``out`` aside); CliError while another
+    process holds it."""
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"imgen-experiment-{name}.lock"
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise CliError(f"--out {out}: another imgen experiment is running there ({holder}); wait for it or "
+                           "choose another --out") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
+
+
 def run(args: argparse.Namespace) -> int:
+    with exclusive_run(Path(args.out)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from imgen_ros.policy.experiment import build_plan, run_experiment
 
     def progress(message: str) -> None:
@@ -134,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         _after_failure(out, aside)
         print(f"imgen experiment: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the disk filled, a folder turned read-only under the run
+        _after_failure(out, aside)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"imgen experiment: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except BaseException:
         _after_failure(out, aside)

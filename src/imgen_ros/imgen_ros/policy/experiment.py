@@ -6,10 +6,13 @@ Each finished step leaves ``steps/<key>.json`` (its arguments, lineage, run id, 
 inputs it read, and its summary); a rerun skips a step whose record has the same lineage, whose
 outputs exist and which read the very runs of its inputs that are current, so an interrupted
 experiment resumes where it stopped and a step after one that ran again runs again. The lineage
-is a digest of the step's arguments, its task's definition (``sim.task_digest``) and its inputs'
-lineages: a step whose upstream data, policy or task changed reruns, and so does everything after
-it. ``reuse`` (``--reuse DIR``) takes over the finished steps of another experiment's directory that
-this one would run with the same lineage (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s
+is a digest of the step function's code, its arguments, its task's definition (``sim.task_digest``)
+and its inputs' lineages: a step whose upstream data, policy, task or step code changed reruns, and
+so does everything after it (library code below the step functions is not covered). A step's outputs
+are present only with what its record names (a training's best checkpoint). When a step fails, the
+steps already running finish and are recorded before the run stops. ``reuse`` (``--reuse DIR``)
+takes over the finished steps of another experiment's directory that this one would run with the
+same lineage (e.g. ``seeds`` and ``action_noise`` on top of ``table1``'s
 Nut Insertion data), under the same rule.
 
 Humans: source demos and interventions come from the simulated human ``human`` (``operator`` by
@@ -25,8 +28,11 @@ or checkpoint selection).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
+import os
 import re
 import shutil
 import time
@@ -93,13 +99,16 @@ class Plan:
         return step.key
 
     def lineage(self, key: str) -> str:
-        """Digest of step ``key``'s function, arguments (paths relative to ``out``, so a run in another
-        directory compares equal), task definition and its inputs' lineages."""
+        """Digest of step ``key``'s function (its name and source code), arguments (paths relative to
+        ``out``, so a run in another directory compares equal), task definition and its inputs' lineages.
+        Library code below the step function is not covered: a change there that alters results needs
+        a fresh ``--out`` (or ``--overwrite``)."""
         if key not in self._lineages:
             step = self.steps[key]
             inside = json.dumps(str(self.out) + "/")[1:-1]
             kwargs = json.loads(json.dumps(step.kwargs).replace(inside, "<out>/"))
-            parts: dict[str, Any] = {"fn": step.fn, "kwargs": kwargs, "inputs": [self.lineage(d) for d in step.deps]}
+            parts: dict[str, Any] = {"fn": step.fn, "code": step_code_digest(step.fn), "kwargs": kwargs,
+                                     "inputs": [self.lineage(d) for d in step.deps]}
             if "task" in step.kwargs:
                 parts["task"] = task_digest(step.kwargs["task"])
             self._lineages[key] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
@@ -126,6 +135,17 @@ class Plan:
         for key in self.steps:
             visit(key)
         return order
+
+
+@functools.cache
+def step_code_digest(fn: str) -> str:
+    """Digest of the source of step function ``fn`` in ``experiment_jobs`` (RuntimeError if there is none)."""
+    from imgen_ros.policy import experiment_jobs
+
+    function = getattr(experiment_jobs, fn, None)
+    if not callable(function):
+        raise RuntimeError(f"no step function '{fn}' in imgen_ros.policy.experiment_jobs")
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
 
 
 def slug(text: str) -> str:
@@ -325,29 +345,44 @@ def _log(out: Path, key: str) -> Path:
 def load_marker(plan: Plan, key: str, current: dict[str, str]) -> dict[str, Any] | None:
     """The stored record of step ``key`` in ``plan.out`` if it is current, else None: it finished with
     the same lineage, on the very runs of its inputs that are current now (``current``: step key ->
-    the ``run`` id of its current record), and its outputs are there."""
-    record = _read_record(_marker(plan.out, key))
+    the ``run`` id of its current record), and its outputs are there (a training folder with the
+    checkpoint its record names). A run directory that was moved as a whole keeps its records."""
+    record = _read_record(_marker(plan.out, key), plan.out)
     if record is None or not _records(record, plan, key, current):
         return None
-    return record if all(p.exists() for p in _outputs(plan.steps[key])) else None
+    return record if _outputs_present(plan, key, record) else None
 
 
 def _check_record_paths(plan: Plan) -> None:
-    """ValueError naming a step record's path that holds something other than a file (a folder, a socket):
-    the run could neither read nor replace it."""
+    """ValueError naming a path of the run's bookkeeping that holds something it cannot be (a file at
+    ``steps/``, a folder at a step record or at its temporary file): the run could neither read nor
+    replace it."""
+    steps = plan.out / "steps"
+    if (steps.exists() or steps.is_symlink()) and not steps.is_dir():
+        raise ValueError(f"{steps}: must be the folder of step records; move it away to run here")
     for key in plan.steps:
         marker = _marker(plan.out, key)
-        if (marker.exists() or marker.is_symlink()) and not marker.is_file():
-            raise ValueError(f"{marker}: a step record must be a file; move it away to rerun step {key}")
+        for path in (marker, _temporary(marker)):
+            if (path.exists() or path.is_symlink()) and not path.is_file():
+                raise ValueError(f"{path}: a step record must be a file; move it away to rerun step {key}")
 
 
-def _read_record(path: Path, rewrite: tuple[str, str] | None = None) -> dict[str, Any] | None:
-    """A marker's record (``rewrite``: (old, new) path prefix replaced first), None if absent or unreadable."""
+def _temporary(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _read_record(path: Path, out: Path, written_in: Path | None = None) -> dict[str, Any] | None:
+    """A marker's record, None if absent or unreadable. Paths in it are moved from the directory the
+    record was written in (its ``out``; ``written_in`` for records that do not say) to ``out``."""
     try:
         text = path.read_text()
-        if rewrite is not None:
-            text = text.replace(json.dumps(rewrite[0])[1:-1], json.dumps(rewrite[1])[1:-1])
         record = json.loads(text)
+        if not isinstance(record, dict):
+            return None
+        origin = record.get("out") if isinstance(record.get("out"), str) else written_in
+        if origin is not None and str(origin) != str(out):
+            old, new = (json.dumps(str(d) + "/")[1:-1] for d in (origin, out))
+            record = json.loads(text.replace(old, new))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return record if isinstance(record, dict) else None
@@ -367,16 +402,22 @@ def _records(record: dict[str, Any], plan: Plan, key: str, current: dict[str, st
 def _write_marker(plan: Plan, key: str, result: dict[str, Any], current: dict[str, str],
                   run: str | None = None) -> str:
     """Record step ``key`` finished (a new ``run`` id unless given) on the current runs of its inputs;
-    returns the run id."""
+    returns the run id. RuntimeError naming the path if it cannot be written."""
     step = plan.steps[key]
     run = run or uuid.uuid4().hex
     record = {"fn": step.fn, "kwargs": step.kwargs, "lineage": plan.lineage(key), "run": run,
-              "inputs": {d: current[d] for d in step.deps}, "result": result}
+              "inputs": {d: current[d] for d in step.deps}, "out": str(plan.out), "result": result}
     marker = _marker(plan.out, key)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(marker)  # a crash while writing leaves the old marker or none, never half of one
+    tmp = _temporary(marker)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w") as f:
+            f.write(json.dumps(record, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(marker)  # a crash while writing leaves the old marker or none, never half of one
+    except OSError as exc:
+        raise RuntimeError(f"cannot record step {key} finished at {marker}: {exc.strerror or exc}") from exc
     return run
 
 
@@ -388,14 +429,53 @@ def _outputs(step: Step) -> list[Path]:
     return [Path(step.kwargs[k]) for k in _OUTPUT_KWARGS if k in step.kwargs]
 
 
+def _result_paths(record: dict[str, Any], out: Path) -> list[Path]:
+    """The paths inside ``out`` that a record's result names (a training's best checkpoint, a dataset)."""
+    inside = str(out) + "/"
+    found: list[Path] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith(inside):
+            found.append(Path(value))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(record.get("result"))
+    return found
+
+
+def _outputs_present(plan: Plan, key: str, record: dict[str, Any]) -> bool:
+    return all(p.exists() for p in _outputs(plan.steps[key]) + _result_paths(record, plan.out))
+
+
 def _copy_output(source: Path, target: Path) -> None:
-    """``source`` (a file or a folder) copied to ``target``. Copies, not hard links: a training rerun
-    in the new directory writes its checkpoints in place and must not change the earlier run's."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    else:
-        shutil.copy2(source, target)
+    """``source`` (a file or a folder) copied to ``target``, replacing what is there (a symbolic link
+    itself, not what it points to). Copies, not hard links: a training rerun in the new directory writes
+    its checkpoints in place and must not change the earlier run's. The copy is made beside ``target``
+    and renamed into place, so an interrupted copy leaves no half of one at ``target``."""
+    tmp = target.with_name(target.name + ".copying")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove(tmp)
+        if source.is_dir():
+            shutil.copytree(source, tmp, symlinks=True)
+        else:
+            shutil.copy2(source, tmp)
+        _remove(target)
+        tmp.rename(target)
+    except (OSError, shutil.Error) as exc:
+        raise RuntimeError(f"cannot copy {source} to {target}: {exc}") from exc
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
@@ -411,7 +491,6 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
     if source == plan.out:
         return []
     _check_record_paths(plan)
-    old, new = str(source) + "/", str(plan.out) + "/"
     adopted: list[str] = []
     current: dict[str, str] = {}
     for key in plan.in_order():
@@ -420,15 +499,17 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
         if here is not None:
             current[key] = here["run"]
             continue
-        record = _read_record(_marker(source, key), rewrite=(old, new))
+        record = _read_record(_marker(source, key), plan.out, written_in=source)
         if record is None or not _records(record, plan, key, current):
             continue
-        outputs = _outputs(step)
-        sources = [Path(old + str(p.relative_to(plan.out))) for p in outputs if p.is_relative_to(plan.out)]
-        if len(sources) != len(outputs) or not all(p.exists() for p in sources):
-            continue  # its outputs are gone or lie elsewhere: rerun it
-        for src, dst in zip(sources, outputs, strict=True):
-            _copy_output(src, dst)
+        needed = _outputs(step) + _result_paths(record, plan.out)
+        if not all(p.is_relative_to(plan.out) for p in _outputs(step)):
+            continue  # its outputs lie elsewhere: rerun it
+        if not all((source / p.relative_to(plan.out)).exists() for p in needed):
+            continue  # its outputs are gone there: rerun it
+        _marker(plan.out, key).unlink(missing_ok=True)  # an interrupted copy leaves no record to trust
+        for dst in _outputs(step):
+            _copy_output(source / dst.relative_to(plan.out), dst)
         log = _log(source, key)
         if log.is_file():
             _copy_output(log, _log(plan.out, key))
@@ -438,7 +519,9 @@ def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
 
 
 def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int | None = None) -> dict[str, Any]:
-    """Run every unfinished step (dependencies first, ``workers`` at a time); returns key -> result."""
+    """Run every unfinished step (dependencies first, ``workers`` at a time); returns key -> result.
+    When a step fails, nothing more starts, the steps already running finish and are recorded (so a
+    rerun keeps them), and then RuntimeError names the first failure."""
     from imgen_ros.policy.experiment_jobs import run_step
 
     out = plan.out
@@ -462,15 +545,19 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
     pending = dict(sorted(pending.items(), key=lambda kv: -priority[kv[0]]))
     running: dict[Future, Step] = {}
     started: dict[str, float] = {}
+    failure: RuntimeError | None = None
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        while pending or running:
+        while (pending and failure is None) or running:
             for key, step in list(pending.items()):
-                if len(running) >= workers:
+                if len(running) >= workers or failure is not None:
                     break
                 if all(d in results for d in step.deps):
                     del pending[key]
-                    _marker(out, key).unlink(missing_ok=True)  # a rerun that crashes leaves no stale record
+                    try:
+                        _marker(out, key).unlink(missing_ok=True)  # a rerun that crashes leaves no stale record
+                    except OSError as exc:
+                        raise RuntimeError(f"cannot replace the record of step {key}: {exc}") from exc
                     started[key] = time.monotonic()
                     running[pool.submit(run_step, step.fn, step.kwargs, str(_log(out, key)))] = step
                     progress(f"[{_clock(t0)}] start  {step.label or key}")
@@ -482,14 +569,20 @@ def run_plan(plan: Plan, progress: Callable[[str], None] = print, workers: int |
                 try:
                     result = future.result()
                 except Exception as exc:
-                    for other in running:
-                        other.cancel()
-                    raise RuntimeError(f"step {step.key} failed: {type(exc).__name__}: {exc} "
-                                       f"(log: {_log(out, step.key)})") from exc
+                    if failure is None:
+                        failure = RuntimeError(f"step {step.key} failed: {type(exc).__name__}: {exc} "
+                                               f"(log: {_log(out, step.key)})")
+                        failure.__cause__ = exc
+                        if running:
+                            progress(f"[{_clock(t0)}] step {step.key} failed; waiting for the {len(running)} "
+                                     "running to finish and be recorded")
+                    continue
                 results[step.key] = result
                 current[step.key] = _write_marker(plan, step.key, result, current)
                 took = time.monotonic() - started[step.key]
                 progress(f"[{_clock(t0)}] done   {step.label or step.key} ({took:.0f} s){_brief(step, result)}")
+    if failure is not None:
+        raise failure
     return results
 
 

@@ -4,16 +4,22 @@ An experiment's step records it (``policy.experiment``), so data, policies and e
 with one definition of a task are not reused after the definition changed (for example the nut's
 fit in Nut Insertion): the step reruns. It covers the scene as MuJoCo compiles it (bodies, geoms,
 masses, frictions, actuators, the arm; the asset directory's location on this machine left out) and
-the task class's data attributes (horizon, channel, tolerances, offsets, noise modes). Logic in
-the task's methods is not covered.
+the task class's data attributes (horizon, channel, tolerances, offsets, noise modes) and the
+module-level constants (public UPPER_CASE data) of the modules that define the class and its bases
+and of the simulation modules every task runs on (``_SHARED_MODULES``: corruption, control, contacts,
+the wrench estimate): a success height or a placement region written as a module constant counts. Logic
+in functions and methods is not covered, nor are the mesh files' contents (their names are).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import re
+import sys
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,6 +30,10 @@ from imgen_ros.sim.model import load_fr3_spec
 # prose, not definition: a reworded note must not invalidate finished steps
 _NOT_DEFINITION = frozenset({"paper_deviations"})
 _ASSET_DIRS = re.compile(r'\s(?:meshdir|texturedir|assetdir)="[^"]*"')
+# what every task's episodes run through besides its own module
+_SHARED_MODULES = ("imgen_ros.sim.env", "imgen_ros.sim.controller", "imgen_ros.sim.corruption",
+                   "imgen_ros.sim.contacts", "imgen_ros.sim.wrench", "imgen_ros.sim.model")
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _plain(value: Any) -> Any:
@@ -54,6 +64,26 @@ def task_settings(task: str) -> dict[str, Any]:
     return settings
 
 
+def module_constants(module: ModuleType) -> dict[str, Any]:
+    """``module``'s public UPPER_CASE names bound to data (numbers, strings, arrays, tuples, dataclasses)."""
+    constants: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if (_CONSTANT.fullmatch(name) and name != "TYPE_CHECKING" and not callable(value)
+                and not isinstance(value, ModuleType)):
+            plain = _plain(value)
+            if plain is not None or value is None:
+                constants[name] = plain
+    return constants
+
+
+def task_constants(task: str) -> dict[str, dict[str, Any]]:
+    """Module name -> :func:`module_constants`, for the modules of ``task``'s class and its bases and
+    the shared simulation modules."""
+    names = {klass.__module__ for klass in task_class(task).__mro__ if klass.__module__.startswith("imgen_ros.")}
+    names.update(_SHARED_MODULES)
+    return {name: module_constants(sys.modules.get(name) or importlib.import_module(name)) for name in sorted(names)}
+
+
 @functools.cache
 def task_digest(task: str) -> str:
     """16 hex digits that change when ``task``'s scene or class settings change (ValueError: unknown task)."""
@@ -62,8 +92,9 @@ def task_digest(task: str) -> str:
     klass(klass.noise_modes[0]).build(spec)
     spec.compile()
     scene = _ASSET_DIRS.sub("", spec.to_xml())
-    text = json.dumps({"scene": scene, "settings": task_settings(task)}, sort_keys=True)
+    text = json.dumps({"scene": scene, "settings": task_settings(task), "constants": task_constants(task)},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-__all__ = ["task_digest", "task_settings"]
+__all__ = ["module_constants", "task_constants", "task_digest", "task_settings"]
