@@ -57,6 +57,22 @@ def test_bag_with_malformed_relative_file_paths_is_refused(tmp_path: Path, capsy
     assert not out.exists()
 
 
+@pytest.mark.parametrize("field", ["relative_file_paths", "custom_data"])
+def test_bag_metadata_with_a_yaml_alias_bomb_is_refused_at_once(field: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    """Nine levels of nine aliases: printing or walking the loaded value would take forever."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bag = tmp_path / "ep_1"
+    bag.mkdir()
+    value = "*a8" if field == "relative_file_paths" else "{imgen_task: *a8}"
+    (bag / "metadata.yaml").write_text("bomb:\n" + "".join(f"  {line}\n" for line in levels)
+                                       + "rosbag2_bagfile_information:\n  version: 9\n  storage_identifier: mcap\n"
+                                       + f"  {field}: {value}\n")
+    _refused(["bag", "info", str(bag)], capsys, "uses aliases")
+    _refused(["bag2hdf5", str(bag), "--out", str(tmp_path / "out.hdf5")], capsys, "uses aliases")
+
+
 @pytest.mark.parametrize("name", ["../outside.mcap", "/etc/passwd", "sub/ep.mcap", ".."])
 def test_bag_listing_a_file_outside_itself_is_refused(name: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:

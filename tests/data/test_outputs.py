@@ -59,6 +59,36 @@ def test_merge_refuses_an_existing_output_and_overwrite_replaces_it(data, tmp_pa
     assert listing(tmp_path) == ["a.hdf5", "b.hdf5", "m.hdf5"]  # no temporary left
 
 
+@pytest.mark.parametrize("special", ["fifo", "device"])
+def test_overwrite_never_replaces_a_device_or_fifo(data, tmp_path, capsys, special):
+    """``--out /dev/null --overwrite`` as root once replaced the device with a regular file."""
+    from imgen_ros.data.outputs import OutputError, publish
+
+    a, _ = data
+    out = tmp_path / "out.hdf5"
+    if special == "fifo":
+        os.mkfifo(out)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root (CI runs as root)")
+        os.mknod(out, 0o666 | 0o020000, os.makedev(1, 3))  # a character device: the null device's numbers
+    assert main(["dataset", "merge", str(a), "--out", str(out), "--overwrite"]) == 2
+    assert error_line(capsys).endswith(f"{out} is not a regular file (a device, FIFO or socket); imgen writes "
+                                       "and replaces only regular files")
+    finished = tmp_path / "finished.hdf5"
+    finished.write_bytes(a.read_bytes())
+    with pytest.raises(OutputError, match="not a regular file"):
+        publish(finished, out, overwrite=True)  # every writer's last step refuses too
+    assert not out.is_file() and finished.is_file()
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(tmp_path, capsys):
+    long_name = tmp_path / ("L" * 300 + ".hdf5")
+    assert main(["dataset", "validate", str(long_name)]) == 2
+    line = error_line(capsys)
+    assert line.startswith("imgen: error: ") and line.endswith("File name too long") and "characters)" in line
+
+
 @pytest.mark.parametrize("alias", ["same", "dot", "hardlink", "symlink"])
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_output_that_is_an_input_is_refused(data, tmp_path, monkeypatch, capsys, alias, overwrite):

@@ -257,3 +257,24 @@ def test_an_old_pickle_journal_is_refused_without_loading_and_discarded_with_ove
     assert not marker.exists() and sha(journal_path(out)) == before and not out.exists()
     assert main([*argv, "--overwrite"]) == 0
     assert not marker.exists() and _leftovers(out) == [out]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1 applies to --executor ray only"),
+    (["--executor", "ray", "--address", "nonsense"], "expected host:port, ray://host:port or auto"),
+    (["--executor", "ray", "--address", "127.0.0.1:1"], "--address 127.0.0.1:1: no Ray cluster reachable there"),
+])
+def test_a_ray_address_is_checked_before_any_work(source_demos, tmp_path, capsys, extra, message):
+    """An unreachable cluster once made ray.init retry for over 10 minutes without a word; an --address
+    without Ray was silently ignored."""
+    import socket
+
+    with socket.socket() as probe:  # the closed port the test uses is closed here
+        assert probe.connect_ex(("127.0.0.1", 1)) != 0
+    out = tmp_path / "out.hdf5"
+    argv = ["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1",
+            "--out", str(out), "--quiet", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -296,3 +296,13 @@ def test_cli_refuses_a_non_empty_output_without_overwrite(tmp_path):
                           "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "--overwrite" in res.stderr, res.stderr
     assert (tmp_path / "o" / "keep.txt").read_text() == "results of another run"
+
+
+def test_cli_refuses_a_file_as_output_even_with_overwrite_and_does_not_advise_it(tmp_path):
+    out = tmp_path / "o"
+    out.write_text("a file of the user's")
+    res = subprocess.run([sys.executable, "-m", "imgen_ros.cli.main", "rehearse", "--checkpoint", "expert",
+                          "--out", str(out), "--overwrite"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "is not a directory" in res.stderr and "pass --overwrite" not in res.stderr, res.stderr
+    assert out.read_text() == "a file of the user's"

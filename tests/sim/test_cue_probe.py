@@ -65,3 +65,14 @@ def test_a_looser_nut_has_the_clearance_asked_for_and_the_default_keeps_the_task
         position_cue_env("block_grasp", 0.005)
     with pytest.raises(SystemExit):
         main(["--clearance-mm", "nan"])
+
+
+@pytest.mark.parametrize("argv", [["--clearance-mm", "40"], ["--episodes", "x"], ["--bogus"]])
+def test_usage_errors_are_one_line_with_the_range_the_probe_accepts(argv: list[str],
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    if argv[0] == "--clearance-mm":
+        assert "in [0, 20]" in err  # the nut's real limit at parse time, not [0, 1000]

@@ -7,7 +7,9 @@ top-level command group; this file only discovers and dispatches them.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -57,7 +59,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("imgen: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path the system refuses (too long, a loop of links) or a failing disk
+        print(f"imgen: error: {_os_error(exc)}", file=sys.stderr)
+        return 2 if exc.errno in _BAD_PATH_ERRNOS else 1
+    except UnicodeEncodeError as exc:  # a path that is not UTF-8 reached a library that needs it
+        print(f"imgen: error: a path or name is not valid UTF-8 ({exc.reason}); rename it", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+# errors of the path given, not of the machine: the user's input (exit 2, as for other bad input)
+_BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR})
+
+
+def _short(name: object, keep: int = 80) -> str:
+    text = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= keep else f"{text[:keep // 2]}...{text[-keep // 2:]} ({len(text)} characters)"
+
+
+def _os_error(exc: OSError) -> str:
+    """One line: the path (shortened) and the system's reason."""
+    reason = exc.strerror or str(exc)
+    return f"{_short(exc.filename)}: {reason}" if exc.filename is not None else reason
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"unknown --perturb {unknown[0]!r}; choose from {', '.join(PERTURBATIONS)}")
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
+    if out.exists() and not out.is_dir():  # --overwrite replaces a rehearsal's folder, never a file
+        raise CliError(f"{out} exists and is not a directory; the rehearsal writes a folder (move the file away)")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise CliError(f"{out} exists and is not an empty directory; pass --overwrite to replace it")
     if not out.exists():  # refuse an --out under a file here, not after starting the graph
         ancestor = nearest_existing(out)

@@ -90,12 +90,22 @@ def check_not_input(out: PathLike, inputs: Iterable[PathLike]) -> None:
             raise OutputError(f"input {item} lies inside the output directory {out}; choose another output path")
 
 
+def check_not_special(out: PathLike) -> None:
+    """OutputError if ``out`` is a device, FIFO or socket: replacing one destroys it (``/dev/null`` as root)."""
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_symlink() and not out.is_file() and not out.is_dir():
+        raise OutputError(f"{out} is not a regular file (a device, FIFO or socket); imgen writes and replaces "
+                          "only regular files")
+
+
 def check_file_output(out: PathLike, *, overwrite: bool, inputs: Iterable[PathLike] = ()) -> Path:
-    """The checks for a file output: not an input, not a directory, absent unless ``overwrite``."""
+    """The checks for a file output: not an input, not a directory, not a device, FIFO or socket (which
+    a replace would destroy: ``--out /dev/null --overwrite`` as root), absent unless ``overwrite``."""
     out = Path(out)
     check_not_input(out, inputs)
     if out.is_dir():
         raise OutputError(f"{out} is a directory; the output must be a file path")
+    check_not_special(out)
     if os.path.lexists(out) and not overwrite:
         raise OutputError(f"{out} exists; pass --overwrite to replace it")
     return out
@@ -225,6 +235,7 @@ def publish(src: PathLike, out: PathLike, *, overwrite: bool) -> None:
     ``out`` meanwhile is never clobbered (OutputError); ``src`` is then unlinked.
     """
     src, out = Path(src), Path(out)
+    check_not_special(out)
     try:
         _fsync(src)
         if not overwrite:

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
+import socket
 import tempfile
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -107,6 +108,21 @@ def non_loopback_interfaces() -> list[str]:
     return sorted(n for n in (line.split(":", 1)[0].strip() for line in lines) if n and n != "lo")
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """RuntimeError unless a TCP connection to Ray cluster ``address`` (``host:port`` or ``ray://host:port``;
+    ``auto`` is Ray's own lookup) opens within ``timeout_s``: ``ray.init`` retries an unreachable one for
+    minutes without a word."""
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
+        raise RuntimeError(f"--address {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RuntimeError(f"--address {address}: no Ray cluster reachable there ({exc.strerror or exc})") from None
+
+
 class RayExecutor:
     """Attempts as Ray tasks on a cluster (``address``) or a local instance (``address=None``).
 
@@ -130,6 +146,8 @@ class RayExecutor:
                 f"a local Ray instance would listen on every interface ({', '.join(exposed)}): its gRPC servers "
                 "ignore the 127.0.0.1 node address. Run inside a private network namespace (scripts/netns-run), "
                 f"pass --address of an existing cluster, or set {RAY_ALLOW_NETWORK_ENV}=1 to accept it")
+        if self._owns and address is not None:
+            check_reachable(address)
         if self._owns:
             kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
                                       "_node_ip_address": "127.0.0.1"}

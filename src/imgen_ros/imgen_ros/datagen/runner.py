@@ -31,6 +31,7 @@ from typing import Any
 from imgen_ros.data.outputs import (
     OutputError,
     check_not_input,
+    check_not_special,
     make_parents,
     os_error,
     partial_path,
@@ -99,6 +100,8 @@ def _check_options(options: RunOptions) -> None:
         raise ValueError(f"workers must be >= 1, got {options.workers}")
     if options.max_attempts is not None and options.max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {options.max_attempts}")
+    if options.address is not None and options.executor != "ray":
+        raise ValueError(f"--address {options.address} applies to --executor ray only (executor: {options.executor})")
 
 
 def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> RunReport:
@@ -110,6 +113,8 @@ def run_generation(job: GenerationJob, out: str | Path, options: RunOptions) -> 
         check_not_input(target, inputs)
     if out.is_dir():
         raise OutputError(f"{out} is a directory; the output must be a file path")
+    for target in (out, partial, jpath):
+        check_not_special(target)
     header = journal_header(job, options.n)
     try:
         records, valid_bytes = read_journal(jpath)

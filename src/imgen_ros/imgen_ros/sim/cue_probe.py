@@ -20,14 +20,13 @@ is 2.5 mm; robosuite's square nut on its square peg, the paper's likely geometry
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from imgen_ros.cli._args import EPISODES, SEED, bounded_float
+from imgen_ros.cli._args import EPISODES, SEED, OneLineErrorParser, bounded_float
 from imgen_ros.sim import make_env
 from imgen_ros.sim.env import TaskEnv
 from imgen_ros.sim.expert import ScriptedExpert
@@ -152,11 +151,12 @@ def _cue_errors(env: TaskEnv, seeds: Sequence[int]) -> NDArray[np.float64]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imgen_ros.sim.cue_probe", description=__doc__.split("\n")[0])
+    parser = OneLineErrorParser(prog="python -m imgen_ros.sim.cue_probe", description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="nut_insertion")
     parser.add_argument("--episodes", type=EPISODES, default=50)
     parser.add_argument("--seed0", type=SEED, default=1_000_000, help="first seed (imgen eval's held-out seeds)")
-    parser.add_argument("--clearance-mm", type=bounded_float(0.0, 1000.0), default=None,
+    widest_mm = 1000.0 * (RING_HALF - PEG_HALF - 0.005)
+    parser.add_argument("--clearance-mm", type=bounded_float(0.0, widest_mm), default=None,
                         help="nut_insertion only: rebuild the nut with this hole-to-peg clearance per side")
     args = parser.parse_args(argv)
     seeds = range(args.seed0, args.seed0 + args.episodes)
