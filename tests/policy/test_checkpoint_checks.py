@@ -66,9 +66,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.save(torch.zeros(3), tmp / "tensor.pth")
     torch.save({"model": {}, "weights": [1, 2]}, tmp / "dict.pth")
     torch.save({"model": Unsafe()}, tmp / "unsafe.pth")
+    torch.save({"model": os.system}, tmp / "blocked.pth")  # a GLOBAL of a module torch blocks (posix.system)
     blob = out["coffee_ckpt"].read_bytes()
     (tmp / "truncated.pth").write_bytes(blob[: len(blob) // 2])
-    for name in ("empty", "random", "text", "folder", "tensor", "dict", "unsafe", "truncated"):
+    for name in ("empty", "random", "text", "folder", "tensor", "dict", "unsafe", "blocked", "truncated"):
         out[name] = tmp / f"{name}.pth"
     out["hdf5"] = block
     return out
@@ -83,6 +84,7 @@ BAD_FILES = {
     "tensor": "not a robomimic/imgen checkpoint (holds a Tensor",
     "dict": "missing keys ['config', 'algo_name', 'shape_metadata']",
     "unsafe": "Unsafe object, outside the safe-loading allow-list",
+    "blocked": f"references {os.system.__module__}.system, code that imgen will not load",
     "truncated": "corrupt or truncated torch file",
 }
 
@@ -127,6 +129,81 @@ def test_checkpoint_robomimic_cannot_build_is_one_line(files: dict[str, Path], t
     with pytest.raises(CheckpointError, match=r"algo\.pth: not a loadable robomimic checkpoint \(Exception: Config "
                                               "for algo name no_such_algo not found"):
         RobomimicPolicy.from_checkpoint(path, task="coffee")
+
+
+def _shape_meta(ckpt: dict, **changes: object) -> None:
+    ckpt["shape_metadata"] = {**ckpt["shape_metadata"], "all_shapes": dict(ckpt["shape_metadata"]["all_shapes"])}
+    for key, value in changes.items():
+        if key.startswith("shape_"):
+            ckpt["shape_metadata"]["all_shapes"][key[len("shape_"):]] = value
+        else:
+            ckpt["shape_metadata"][key] = value
+
+
+def _nan_weights(ckpt: dict) -> None:
+    ckpt["model"] = dict(ckpt["model"])
+    name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][name] = ckpt["model"][name].clone().fill_(float("nan"))
+
+
+MALFORMED = {  # how a real checkpoint is damaged -> what the one-line refusal says
+    "obskeys_int": (lambda c: _shape_meta(c, all_obs_keys=5),
+                    "shape_metadata all_obs_keys is 5 (int), expected a non-empty list of observation names"),
+    "obskeys_empty": (lambda c: _shape_meta(c, all_obs_keys=[]), "shape_metadata all_obs_keys is [] (list)"),
+    "obskey_not_str": (lambda c: _shape_meta(c, all_obs_keys=[3]), "shape_metadata all_obs_keys is [3] (list)"),
+    "obskey_noshape": (lambda c: _shape_meta(c, all_obs_keys=[*c["shape_metadata"]["all_obs_keys"], "ghost"]),
+                       "shape_metadata all_obs_keys lists 'ghost' but all_shapes has no shape for it"),
+    "shape_int": (lambda c: _shape_meta(c, shape_object=15),
+                  "shape_metadata all_shapes['object'] is 15 (int), expected a list of positive integers"),
+    "shape_str": (lambda c: _shape_meta(c, shape_object=["x"]), "all_shapes['object'] is ['x'] (list), expected"),
+    "shape_zero": (lambda c: _shape_meta(c, shape_object=[0]), "all_shapes['object'] is [0] (list), expected"),
+    "acdim_str": (lambda c: _shape_meta(c, ac_dim="seven"), "shape_metadata ac_dim is 'seven' (str), expected"),
+    "model_nan": (_nan_weights, "model parameter 'policy.nets."),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_malformed_checkpoint_contents_are_one_line_naming_file_and_problem(
+        kind: str, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    damage, expected = MALFORMED[kind]
+    ckpt = read_checkpoint(files["coffee_ckpt"])
+    damage(ckpt)
+    path = tmp_path / f"{kind}.pth"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    assert str(err.value).startswith(f"checkpoint {path}: ") and expected in str(err.value)
+    assert "\n" not in str(err.value)
+    if kind == "model_nan":
+        assert "non-finite value(s) (NaN/Inf)" in str(err.value)
+    # refused before any rollout by the commands that take a checkpoint, each in one line naming the file
+    assert main(["eval", "--task", "coffee", "--policy", str(path), "--trials", "1"]) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith(f"imgen: error: checkpoint {path}: ") and expected in line
+    with pytest.raises(CheckpointError, match=kind):
+        check_policy_spec(str(path), "coffee")  # the launch files' preflight (policy_node's check)
+
+
+def test_malformed_checkpoint_is_refused_by_every_command_that_takes_one(files: dict[str, Path], tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    ckpt = read_checkpoint(files["coffee_ckpt"])
+    _shape_meta(ckpt, shape_object=["x"])
+    path = tmp_path / "shape_str.pth"
+    torch.save(ckpt, path)
+    expected = f"checkpoint {path}: shape_metadata all_shapes['object'] is ['x'] (list)"
+    out = tmp_path / "out"
+    for argv in (["collect", "interventions", "--task", "coffee", "--policy", str(path), "--episodes", "1",
+                  "--out", str(out / "i.hdf5"), "--quiet"],
+                 ["generate", "imgen", "--task", "coffee", "--source", str(files["coffee_data"]), "--n", "1",
+                  "--policy", str(path), "--out", str(out / "g.hdf5"), "--quiet"],
+                 ["rehearse", "--checkpoint", str(path), "--out", str(out / "r"), "--episodes", "1"]):
+        assert main(argv) == 2, argv
+        assert expected in _one_line_error(capsys), argv
+    assert not out.exists() or not any(out.rglob("*.hdf5"))
 
 
 def test_checkpoint_of_another_task_is_refused_before_any_rollout(files: dict[str, Path],

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from imgen_ros.cli._args import Bounded, bounded_float, bounded_int
+from imgen_ros.cli._args import Bounded, bounded_float, bounded_int, device_arg, device_unavailable
 from imgen_ros.cli.main import build_parser, main
 
 
@@ -136,3 +136,38 @@ def test_help_shows_ranges_and_a_real_process_refuses_in_one_line(capsys: pytest
     assert res.returncode == 2
     assert res.stderr.splitlines() == ["imgen train: error: argument --batch-size: expected an integer in [1, 4096], "
                                        "got '1000000' (see 'imgen train --help')"]
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "cpu:99", "cpu:0", "CUDA", "cuda:", "cuda:-1", "cuda:x", ""])
+@pytest.mark.parametrize("policy", ["expert", "expert:true", "run/models/last.pth"])
+def test_eval_refuses_a_device_imgen_does_not_run_on_at_parse_time(device: str, policy: str,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """torch.device() takes meta/mps/cpu:99: a checkpoint then failed mid-rollout, the expert ran with exit 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--task", "block_grasp", "--policy", policy, "--trials", "1", "--device", device])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"imgen eval: error: argument --device: not a torch device imgen runs on: expected "
+                                f"cpu, cuda or cuda:N, got {device!r} (see 'imgen eval --help')"]
+
+
+def test_device_arg_accepts_cpu_and_cuda_devices() -> None:
+    for device in ("cpu", "cuda", "cuda:0", "cuda:12"):
+        assert device_arg(device) == device
+
+
+def test_eval_refuses_a_cuda_device_this_machine_lacks_for_the_expert_too(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    argv = ["eval", "--task", "block_grasp", "--policy", "expert", "--trials", "1", "--device"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*argv, "cuda"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["imgen: error: --device 'cuda': CUDA is not available on this "
+                                                    "machine"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main([*argv, "cuda:1"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["imgen: error: --device 'cuda:1': this machine has 1 CUDA "
+                                                    "device(s) (cuda:0 to cuda:0)"]
+    assert device_unavailable("cuda:0") is None and device_unavailable("cpu") is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import NoReturn
@@ -78,6 +79,29 @@ def path_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
+
+
+def device_arg(text: str) -> str:
+    """An argparse ``type`` for ``--device``: ``cpu``, ``cuda`` or ``cuda:N``, the devices imgen runs on (torch
+    itself also takes ``meta``, ``mps``, ``cpu:99``, ... and fails later or ignores them)."""
+    if re.fullmatch(r"cpu|cuda(:[0-9]+)?", text) is None:
+        raise argparse.ArgumentTypeError(f"not a torch device imgen runs on: expected cpu, cuda or cuda:N, "
+                                         f"got {text!r}")
+    return text
+
+
+def device_unavailable(device: str) -> str | None:
+    """Why this machine cannot run on ``device`` (a :func:`device_arg` value): no CUDA, or no such CUDA index."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"--device {device!r}: CUDA is not available on this machine"
+    index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
+    if index >= count:
+        return f"--device {device!r}: this machine has {count} CUDA device(s) (cuda:0 to cuda:{count - 1})"
+    return None
 
 
 # Shared ranges (one definition per kind of quantity).

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int, path_arg
+from imgen_ros.cli._args import EPISODES, SEED, THREADS, bounded_int, device_arg, device_unavailable, path_arg
 from imgen_ros.cli.main import CliError
 from imgen_ros.policy.batch_rollout import DEFAULT_EVAL_BATCH, MAX_EVAL_BATCH
 
@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--trials must be > 0, got {args.trials}")
     if args.videos < 0:
         raise CliError(f"--videos must be >= 0, got {args.videos}")
+    unavailable = device_unavailable(args.device)  # refused for the scripted expert too
+    if unavailable:
+        raise CliError(unavailable)
     video_dir = Path(args.video_dir) if args.video_dir else Path(args.policy).parent / "videos"
 
     tty = sys.stdout.isatty()
@@ -74,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where videos go (default: <policy dir>/videos)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing trial_<seed>.mp4 videos (refused before any trial otherwise)")
-    parser.add_argument("--device", default="cpu", help="torch device of a checkpoint: cpu (default) or cuda[:N]")
+    parser.add_argument("--device", default="cpu", type=device_arg,
+                        help="torch device of a checkpoint: cpu (default) or cuda[:N]")
     parser.add_argument("--batch", type=BATCH, default=DEFAULT_EVAL_BATCH,
                         help=BATCH.doc(f"envs rolled out side by side for a BC-RNN checkpoint, one batched "
                                        f"forward pass per step (default {DEFAULT_EVAL_BATCH}; 1: one at a time)"))

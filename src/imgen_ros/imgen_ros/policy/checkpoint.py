@@ -4,9 +4,10 @@
 containers only: no code runs while unpickling) and turns every failure into one
 :class:`CheckpointError` line naming the file and what is wrong (missing, a directory, empty, not
 a torch file, objects outside the safe allow-list, not a robomimic/imgen checkpoint, missing
-keys). :func:`check_compatible` compares the checkpoint's task (``imgen.task``, else robomimic's
-``env_metadata.env_name``) and observation layout (``shape_metadata``: keys and shapes) with the
-task a command is about to run, before any rollout.
+keys, malformed ``shape_metadata``, NaN/Inf weights). :func:`check_compatible` compares the
+checkpoint's task (``imgen.task``, else robomimic's ``env_metadata.env_name``) and observation
+layout (``shape_metadata``: keys and shapes) with the task a command is about to run, before any
+rollout.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(shapes, Mapping) or not isinstance(shapes.get("all_shapes"), Mapping) \
             or "all_obs_keys" not in shapes or "ac_dim" not in shapes:
         raise CheckpointError(f"checkpoint {path}: shape_metadata lacks all_shapes/all_obs_keys/ac_dim")
+    problem = _shape_metadata_problem(shapes) or _weights_problem(ckpt["model"])
+    if problem:
+        raise CheckpointError(f"checkpoint {path}: {problem}")
     return dict(ckpt)
 
 
@@ -153,6 +157,52 @@ def check_policy_spec(spec: str, task: str, observability: str = "full") -> None
     load_checked(spec, task, task_obs_shapes(task, observability), "the launch's task", observability)
 
 
+def _shape_metadata_problem(meta: Mapping[str, Any]) -> str | None:
+    """What makes robomimic's ``shape_metadata`` unusable (obs keys a non-empty list of strings, each with a
+    shape that is a non-empty list of positive ints, ac_dim a positive int), or None."""
+    keys, shapes, ac_dim = meta["all_obs_keys"], meta["all_shapes"], meta["ac_dim"]
+    if not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) for k in keys):
+        return f"shape_metadata all_obs_keys is {_brief(keys)}, expected a non-empty list of observation names"
+    for key in keys:
+        if key not in shapes:
+            return (f"shape_metadata all_obs_keys lists {key!r} but all_shapes has no shape for it "
+                    f"(has {sorted(map(str, shapes))[:8]})")
+        shape = shapes[key]
+        if not isinstance(shape, (list, tuple)) or not shape or not all(_positive_int(d) for d in shape):
+            return f"shape_metadata all_shapes[{key!r}] is {_brief(shape)}, expected a list of positive integers"
+    if not _positive_int(ac_dim):
+        return f"shape_metadata ac_dim is {_brief(ac_dim)}, expected a positive integer"
+    return None
+
+
+def _weights_problem(model: Any, prefix: str = "") -> str | None:
+    """The first model parameter holding NaN/Inf (a diverged or tampered training run), or None."""
+    import torch
+
+    if not isinstance(model, Mapping):
+        return None  # not a state dict: robomimic's loader names that problem
+    for name, value in model.items():
+        where = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            problem = _weights_problem(value, f"{where}.")
+            if problem:
+                return problem
+        elif isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                return f"model parameter {where!r} has {bad} non-finite value(s) (NaN/Inf) of {value.numel()}"
+    return None
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _brief(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
 def _layout(shapes: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {list(v)}" for k, v in shapes.items()) + "}"
 
@@ -165,13 +215,19 @@ def _first_line(exc: BaseException) -> str:
 def _unpickling_problem(exc: pickle.UnpicklingError) -> str:
     """What torch's safe unpickler refused, without its advice to turn safe loading off."""
     text = str(exc)
-    marker = "WeightsUnpickler error:"
-    detail = ""
-    if marker in text:
-        after = [line.strip() for line in text.split(marker, 1)[1].splitlines()]
-        detail = next((line for line in after if line), "")
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", detail)
+    blocked = re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text)
+    if blocked:
+        return (f"references {blocked.group(1)}, code that imgen will not load (module {blocked.group(2)} is "
+                "blocked by safe loading); refusing to unpickle it")
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if match:
         return (f"holds a {match.group(1)} object, outside the safe-loading allow-list (tensors and plain "
-                "containers); refusing to unpickle it")
-    return f"not a torch checkpoint ({detail or _first_line(exc)})"
+                "containers): code that imgen will not load; refusing to unpickle it")
+    marker = "WeightsUnpickler error:"
+    found = text.split(marker, 1)[1] if marker in text else text
+    # the first line that is torch's finding, not its advice (weights_only=False, the docs)
+    detail = next((line.strip() for line in found.splitlines() if line.strip() and "weights_only" not in line
+                   and not line.strip().startswith("Check the documentation")), "")
+    if marker not in text:
+        detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return f"not a torch checkpoint ({detail or type(exc).__name__})"
