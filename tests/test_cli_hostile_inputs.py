@@ -172,3 +172,17 @@ def test_an_unrecognized_argument_names_the_commands_own_help(argv: list[str], c
                                                               capsys: pytest.CaptureFixture) -> None:
     err = _refused(argv, capsys, f"{command}: error: unrecognized arguments: {argv[-1]}", f"(see '{command} --help')")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--task", "block_grasp", "--data", "d.hdf5", "--out", "tu\udcfc"],
+    ["dataset", "merge", "bad\udcff.hdf5", "--out", "x.hdf5"],
+    ["bag2hdf5", "bag\udcfe", "--out", "x.hdf5"],
+])
+def test_paths_that_are_not_utf8_are_refused_at_parse_time(argv: list[str], capsys: pytest.CaptureFixture,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undecodable bytes in a name (os.fsdecode's surrogates) reach HDF5, matplotlib or rosbag2, which cannot
+    name such a file: train failed after training, bag2hdf5 with a traceback."""
+    monkeypatch.chdir(tmp_path)
+    _refused(argv, capsys, "is not valid UTF-8; rename it")
+    assert not any(tmp_path.iterdir())

@@ -78,6 +78,12 @@ def path_arg(text: str) -> str:
     ``Path`` would silently read as the current directory."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (os.fsdecode's surrogates): HDF5, matplotlib and
+        # rosbag2 cannot name such a file, and would fail after the work was done
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise argparse.ArgumentTypeError(f"the path '{shown}' is not valid UTF-8; rename it") from None
     return text
 
 
