@@ -126,3 +126,24 @@ def test_a_bag_that_names_no_task_is_named_and_task_suggested(tmp_path, capsys):
     # told the task, the unreadable bag itself is the error
     assert main(["bag2hdf5", str(bag), "--out", str(out), "--task", "block_grasp"]) == 2
     assert f"bag {bag}" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_episode_is_never_converted_twice(tmp_path, capsys):
+    """The same bag named twice (directly or through a link), or a storage file copied into a bag and listed
+    beside the original: its samples would weigh double in training."""
+    bag = write_bag(tmp_path / "ep_1")
+    (tmp_path / "alias").symlink_to(bag)
+    out = tmp_path / "out.hdf5"
+    for twice in ([bag, bag], [bag, tmp_path / "alias"]):
+        assert main(["bag2hdf5", *map(str, twice), "--out", str(out)]) == 2
+        assert "is named twice" in capsys.readouterr().err
+    copied = write_bag(tmp_path / "ep_2")
+    original = mcap_of(copied)
+    (copied / ("copy_" + original.name)).write_bytes(original.read_bytes())
+    meta = copied / "metadata.yaml"
+    meta.write_text(meta.read_text().replace(f"relative_file_paths:\n  - {original.name}",
+                                             f"relative_file_paths:\n  - {original.name}\n  - copy_{original.name}"))
+    assert main(["bag2hdf5", str(copied), "--out", str(out)]) == 2
+    assert f"copy_{original.name} is a copy of {original.name}" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["bag2hdf5", str(bag), "--out", str(out)]) == 0  # once is fine

@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from imgen_ros.sim import TASK_NAMES, make_env
 
     candidates = expand_bags(args.bags)
+    seen: dict[Path, Path] = {}
+    for bag in candidates:  # one episode converted twice would weigh double in training
+        if bag.exists() and (twin := seen.setdefault(bag.resolve(), bag)) is not bag:
+            raise CliError(f"bag {bag} is named twice (also as {twin}); name each episode once")
     inputs = [f for b in candidates if b.is_dir() for f in b.iterdir() if f.is_file()]
     try:
         out = check_file_output(args.out, overwrite=args.overwrite, inputs=inputs)

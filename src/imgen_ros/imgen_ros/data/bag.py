@@ -16,6 +16,7 @@ transient local where the graph used it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -303,6 +304,9 @@ def check_bag_files(path: str | Path) -> None:
                        f"file names, got {_one_line(repr(files))})")
     if not files:
         raise BagError(f"bag {path}: {META} lists no storage file")
+    if len(set(files)) != len(files):  # its messages would be read twice
+        twice = sorted({n for n in files if files.count(n) > 1})
+        raise BagError(f"bag {path}: {META} lists {', '.join(twice)} more than once")
     for name in files:
         if Path(name).name != name or name in (".", ".."):   # rosbag2 lists plain names inside the bag
             raise BagError(f"bag {path}: {META} lists {name!r}, which is not a file name inside the bag "
@@ -323,6 +327,24 @@ def check_bag_files(path: str | Path) -> None:
             raise BagError(f"bag {path}: file {name} is not an MCAP file ({size} bytes, no MCAP magic)")
         if size < 2 * len(MCAP_MAGIC) or tail != MCAP_MAGIC:
             raise BagError(f"bag {path}: file {name} is truncated ({size} bytes, no closing MCAP magic)")
+    _check_no_copied_chunk(path, files)
+
+
+def _check_no_copied_chunk(path: Path, files: list[str]) -> None:
+    """BagError if two storage files of the bag hold the same bytes (a chunk copied in: its messages would be
+    read twice). Only files of equal size are hashed."""
+    by_size: dict[int, list[str]] = {}
+    for name in files:
+        by_size.setdefault((path / name).stat().st_size, []).append(name)
+    for names in (n for n in by_size.values() if len(n) > 1):
+        seen: dict[str, str] = {}
+        for name in names:
+            with (path / name).open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            if digest in seen:
+                raise BagError(f"bag {path}: file {name} is a copy of {seen[digest]} (its messages would be read "
+                               "twice)")
+            seen[digest] = name
 
 
 def _one_line(exc: BaseException | str) -> str:
