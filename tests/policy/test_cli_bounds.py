@@ -113,12 +113,12 @@ def test_out_of_range_and_non_numeric_values_exit_2_with_one_line(path: tuple[st
 def test_bounded_types_refuse_what_argparse_would_misread() -> None:
     count = bounded_int(1, 10)
     assert count("10") == 10 and count(" 3") == 3
-    for text in ("1e1", "2.0", "0", "11", "", "0x5"):
+    for text in ("1e1", "2.0", "0", "11", "", "0x5", "\u0663", "\uff10\uff11"):  # Arabic-Indic 3, full-width 01
         with pytest.raises(argparse.ArgumentTypeError, match=r"expected an integer in \[1, 10\]"):
             count(text)
     rate = bounded_float(0.0, 1.0)
     assert rate("0.5") == 0.5 and rate("1e-3") == 1e-3
-    for text in ("nan", "inf", "-0.1", "1.5", "half"):
+    for text in ("nan", "inf", "-0.1", "1.5", "half", "\uff10.5"):
         with pytest.raises(argparse.ArgumentTypeError, match=r"expected a finite number in \[0, 1\]"):
             rate(text)
     with pytest.raises(ValueError, match="empty range"):

@@ -52,6 +52,8 @@ class Bounded:
     def __call__(self, text: str) -> int | float:
         article = "an" if self.kind is int else "a finite"
         try:
+            if not text.isascii():  # int() and float() also read Arabic-Indic and full-width digits
+                raise ValueError(text)
             value: int | float = int(text, 10) if self.kind is int else float(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"expected {article} {self.range_text}, got {text!r}") from None
