@@ -147,3 +147,12 @@ def test_an_episode_is_never_converted_twice(tmp_path, capsys):
     assert f"copy_{original.name} is a copy of {original.name}" in capsys.readouterr().err
     assert not out.exists()
     assert main(["bag2hdf5", str(bag), "--out", str(out)]) == 0  # once is fine
+
+
+def test_task_never_relabels_a_bag_recorded_on_another_task(tmp_path, capsys):
+    bag = write_bag(tmp_path / "ep_1")  # recorded on block_grasp
+    out = tmp_path / "out.hdf5"
+    assert main(["bag2hdf5", str(bag), "--out", str(out), "--task", "nut_insertion"]) == 2
+    assert f"bag {bag} was recorded on task 'block_grasp', not --task 'nut_insertion'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["bag2hdf5", str(bag), "--out", str(out), "--task", "block_grasp"]) == 0

@@ -74,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         bags.append(bag)
     if not bags:
         raise CliError("no readable episode bag among " + ", ".join(args.bags))
+    if args.task:  # --task labels bags that name none; it never relabels a recording of another task
+        other = [(b, c["imgen_task"]) for b, c in zip(bags, customs, strict=True)
+                 if c.get("imgen_task") and c["imgen_task"] != args.task]
+        if other:
+            raise CliError(f"bag {other[0][0]} was recorded on task {other[0][1]!r}, not --task {args.task!r}; "
+                           "--task only labels bags that name no task")
     tasks = {args.task or c.get("imgen_task", "") for c in customs}
     unlabelled = [str(b) for b, c in zip(bags, customs, strict=True) if not (args.task or c.get("imgen_task"))]
     if unlabelled:
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                        "names no task (no imgen_task in its metadata: not an episode bag of imgen's recorder?); "
                        "pass --task")
     if len(tasks) != 1:
-        raise CliError(f"bags were recorded on tasks {sorted(tasks)}; convert one task at a time or pass --task")
+        raise CliError(f"bags were recorded on tasks {sorted(tasks)}; convert one task at a time")
     task = tasks.pop()
     if task not in TASK_NAMES:
         raise CliError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_NAMES)}")
@@ -126,7 +132,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bag2hdf5", help="recorded episode bags (rosbag2) -> robomimic hdf5 with labels")
     p.add_argument("bags", nargs="+", type=path_arg, metavar="BAG", help="episode bag directories (or folders of them)")
     p.add_argument("--out", required=True, type=path_arg, help="robomimic hdf5 to write")
-    p.add_argument("--task", default=None, help="task (default: from the bags' metadata)")
+    p.add_argument("--task", default=None,
+                   help="task of bags whose metadata names none (default: the bags' metadata, which it must match)")
     p.add_argument("--noise", default=None, help="env_args noise (default: from the bags' metadata)")
     p.add_argument("--observability", default=None, choices=("full", "partial", "none"))
     p.add_argument("--skip-bad", action="store_true",
