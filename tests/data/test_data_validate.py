@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+
 import h5py
 import numpy as np
 import pytest
@@ -176,3 +180,112 @@ def test_validate_checks_every_file_and_names_each_invalid_one(good_file, tmp_pa
         f"imgen: error: invalid dataset: {missing}: file does not exist"]
     assert imgen_main(["dataset", "validate", str(good_file), str(good_file)]) == 0
     assert capsys.readouterr().out == f"{good_file}: ok\n" * 2
+
+
+def _empty_demo(f: h5py.File) -> None:
+    """demo_0 with every per-step array cut to 0 steps (robomimic asserts on it)."""
+    group = f["data/demo_0"]
+    for key, ds in _items(group):
+        _replace(f, f"data/demo_0/{key}", ds[()][:0])
+    group.attrs["num_samples"] = 0
+    f["data"].attrs["total"] = 9
+
+
+def _items(group: h5py.Group, prefix: str = "") -> list[tuple[str, h5py.Dataset]]:
+    out: list[tuple[str, h5py.Dataset]] = []
+    for key, item in group.items():
+        out.extend([(prefix + key, item)] if isinstance(item, h5py.Dataset) else _items(item, prefix + key + "/"))
+    return out
+
+
+UNTRAINABLE = {  # accepted once, then crashed `imgen train` (or evaluation) with a traceback
+    "float num_samples": (lambda f: f["data/demo_0"].attrs.__setitem__("num_samples", 8.0),
+                          "data/demo_0 [attrs[num_samples]]: not a count (", "store an integer)"),
+    "empty demo": (_empty_demo, "data/demo_0 [attrs[num_samples]]: 0 samples (a demo needs at least one step)"),
+    "2-D action_modes": (lambda f: _replace(f, "data/demo_0/action_modes", np.zeros((8, 3), dtype=int)),
+                         "data/demo_0 [action_modes]: shape (8, 3), expected (8,)"),
+    "text rewards": (lambda f: _replace(f, "data/demo_0/rewards", np.array([b"a"] * 8)),
+                     "data/demo_0 [rewards]: not numbers (dtype |S1)"),
+    "NaN dones": (lambda f: _replace(f, "data/demo_1/dones", np.r_[np.zeros(4), np.nan, np.zeros(4)]),
+                  "data/demo_1 [dones]: non-finite value (NaN/Inf) at step 4"),
+    "text obs": (lambda f: _replace(f, "data/demo_0/obs/object", np.array([b"x"] * 8)),
+                 "data/demo_0 [obs/object]: not numbers (dtype |S1)"),
+    "complex obs": (lambda f: _replace(f, "data/demo_0/next_obs/object", np.zeros((8, 10), np.complex64)),
+                    "data/demo_0 [next_obs/object]: not numbers (dtype complex64)"),
+    "eef of 5": (lambda f: _replace(f, "data/demo_0/obs/robot0_eef_pos", np.zeros((8, 5))),
+                 "data/demo_0 [obs/robot0_eef_pos]: shape (8, 5), expected (8, 3)"),
+    "1-D eef": (lambda f: _replace(f, "data/demo_1/next_obs/robot0_eef_pos", np.zeros(9)),
+                "data/demo_1 [next_obs/robot0_eef_pos]: shape (9,), expected (9, 3)"),
+    "4-D object": (lambda f: _replace(f, "data/demo_0/obs/object", np.zeros((8, 2, 2, 2))),
+                   "data/demo_0 [obs/object]: shape (8, 2, 2, 2), expected (8, D), a vector per step"),
+    "text datagen_info": (lambda f: _replace(f, "data/demo_0/datagen_info/subtask_term_signals/grasp",
+                                             np.array([b"x"] * 8)),
+                          "data/demo_0 [datagen_info/subtask_term_signals/grasp]: not numbers (dtype |S1)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNTRAINABLE))
+def test_untrainable_content_is_named_in_one_line(good_file, case, capsys):
+    corrupt, *expected = UNTRAINABLE[case]
+    with h5py.File(good_file, "a") as f:
+        corrupt(f)
+    problems = _problems(good_file)
+    assert any(all(e in p and p.startswith(f"{good_file} ") for e in expected) for p in problems), problems
+    assert imgen_main(["dataset", "validate", str(good_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgen: error: invalid dataset") and len(err.strip().splitlines()) == 1
+    assert all(e in err for e in expected)
+
+
+def test_a_fifo_is_refused_by_name_without_opening_it(good_file, tmp_path, capsys):
+    fifo = tmp_path / "fifo.hdf5"
+    os.mkfifo(fifo)
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("blocked opening a FIFO"))
+    signal.alarm(60)
+    try:
+        for argv in (["dataset", "info", str(fifo)], ["dataset", "validate", str(fifo)],
+                     ["dataset", "merge", str(good_file), str(fifo), "--out", str(tmp_path / "m.hdf5")]):
+            assert imgen_main(argv) == 2
+            assert capsys.readouterr().err == f"imgen: error: invalid dataset: {fifo}: not a regular file\n"
+        assert imgen_main(["train", "--task", "block_grasp", "--data", str(fifo), "--out", str(tmp_path / "t")]) == 2
+        assert capsys.readouterr().err == f"imgen: error: --data {fifo}: not a regular file\n"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.hdf5", "good.hdf5"]
+
+
+@pytest.mark.parametrize("case", ["float num_samples", "empty demo", "text obs", "eef of 5"])
+def test_train_refuses_untrainable_data_before_training(good_file, tmp_path, case, capsys):
+    corrupt, *expected = UNTRAINABLE[case]
+    with h5py.File(good_file, "a") as f:
+        corrupt(f)
+    out = tmp_path / "run"
+    assert imgen_main(["train", "--task", "block_grasp", "--data", str(good_file), "--out", str(out),
+                       "--epochs", "1", "--eval-every", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgen: error: invalid dataset") and len(err.strip().splitlines()) == 1
+    assert all(e in err for e in expected) and not out.exists()
+
+
+def test_merge_refuses_an_invalid_input_and_inputs_of_different_shapes_writing_nothing(good_file, tmp_path,
+                                                                                       make_ep, env_args, capsys):
+    bad = tmp_path / "bad.hdf5"
+    bad.write_bytes(good_file.read_bytes())
+    with h5py.File(bad, "a") as f:
+        for demo in ("demo_0", "demo_1"):
+            _replace(f, f"data/{demo}/obs/robot0_eef_pos", np.zeros((f[f"data/{demo}"].attrs["num_samples"], 5)))
+    wide = tmp_path / "wide.hdf5"  # valid alone: object of 12 per step, where good_file's has 10
+    with DatasetWriter(wide, env_args) as w:
+        ep = make_ep(8, 2)
+        w.append(dataclasses.replace(ep, obs={**ep.obs, "object": np.zeros((8, 12))},
+                                     next_obs={**ep.next_obs, "object": np.zeros((8, 12))}))
+    validate_dataset(wide)
+    out = tmp_path / "merged.hdf5"
+    for other, expected in ((bad, f"{bad} data/demo_0 [obs/robot0_eef_pos]: shape (8, 5), expected (8, 3)"),
+                            (wide, f"{wide} data/demo_0 [obs/object]: per-step shape (12,) differs from "
+                                   f"{good_file} data/demo_0's (10,)")):
+        assert imgen_main(["dataset", "merge", str(good_file), str(other), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and expected in err, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.hdf5", "good.hdf5", "wide.hdf5"]

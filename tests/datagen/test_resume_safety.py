@@ -8,6 +8,7 @@ import os
 import shutil
 
 import h5py
+import numpy as np
 import pytest
 from imgen_ros.cli.main import main
 from imgen_ros.data import DatasetReader
@@ -192,6 +193,68 @@ def test_a_source_with_nan_poses_is_named_before_any_attempt(source_demos, tmp_p
     assert err == (f"imgen: error: {src} data/demo_1 [datagen_info/object_poses/cube]: non-finite value (NaN/Inf) "
                    "at step 3; generation replays these poses")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.hdf5"]
+
+
+def _replace(f: h5py.File, key: str, value) -> None:
+    del f[key]
+    f[key] = value
+
+
+def _zero_cube(f: h5py.File) -> None:
+    f["data/demo_1/datagen_info/object_poses/cube"][2] = 0.0
+
+
+def _scale_target(f: h5py.File) -> None:
+    f["data/demo_0/datagen_info/target_pose"][5, :3, :3] *= 1e6
+
+
+def _text_gripper(f: h5py.File) -> None:
+    n = f["data/demo_0"].attrs["num_samples"]
+    _replace(f, "data/demo_0/datagen_info/gripper_action", np.full((n, 1), b"x"))
+
+
+def _modes_2d(f: h5py.File) -> None:
+    modes = f["data/demo_0/action_modes"][()]
+    _replace(f, "data/demo_0/action_modes", np.stack([modes, modes], axis=1))
+
+
+BAD_SOURCES = {  # each once reached scipy/numpy and failed there, naming no file
+    "zero rotation": (_zero_cube, "data/demo_1 [datagen_info/object_poses/cube]: not a rigid transform at step 2 "
+                      "(rotation part not orthonormal with determinant +1); generation replays these poses"),
+    "scaled rotation": (_scale_target, "data/demo_0 [datagen_info/target_pose]: not a rigid transform at step 5 "),
+    "text gripper": (_text_gripper, "data/demo_0 [datagen_info/gripper_action]: not numbers (dtype |S1)"),
+    "2-D action_modes": (_modes_2d, "data/demo_0 [action_modes]: shape ("),
+}
+
+
+@pytest.mark.parametrize("kind", ["mimicgen", "imgen"])
+@pytest.mark.parametrize("case", sorted(BAD_SOURCES))
+def test_a_malformed_source_is_named_in_one_line_before_any_attempt(source_demos, tmp_path, capsys, kind, case):
+    corrupt, expected = BAD_SOURCES[case]
+    src = tmp_path / "src.hdf5"
+    shutil.copy(source_demos, src)
+    with h5py.File(src, "r+") as f:
+        corrupt(f)
+    out = tmp_path / "out.hdf5"
+    assert main(["generate", kind, "--task", "block_grasp", "--source", str(src), "--n", "1", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgen: error: ") and len(err.strip().splitlines()) == 1, err
+    assert f"{src} {expected}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.hdf5"]
+
+
+@pytest.mark.parametrize("mask", ["", " "])
+def test_an_empty_source_mask_name_is_refused(source_demos, tmp_path, capsys, mask):
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "mimicgen", "--task", "block_grasp", "--source", str(source_demos), "--n", "1",
+              "--out", str(tmp_path / "out.hdf5"), "--source-mask", mask])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "argument --source-mask: expected a mask name, got an empty string" in err
+    with DatasetReader(source_demos) as reader, pytest.raises(ValueError, match="no mask ''"):
+        reader.demos("")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_directory_as_source_is_named_as_one(tmp_path, capsys):

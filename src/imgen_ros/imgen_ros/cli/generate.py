@@ -35,7 +35,8 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
         raise CliError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_NAMES)}")
     source = Path(args.source)
     if not source.is_file():
-        what = "is a directory, not an hdf5 file" if source.is_dir() else "no such file"
+        what = ("is a directory, not an hdf5 file" if source.is_dir() else
+                "not a regular file" if source.exists() else "no such file")
         raise CliError(f"--source {source}: {what}")
     params = GenerationParams(
         replay=ReplayConfig(action_noise=args.action_noise, num_interp_steps=args.interp_steps,
@@ -55,6 +56,13 @@ def _job(args: argparse.Namespace, kind: str) -> GenerationJob:
                              observability=args.observability, source_mask=args.source_mask, params=params)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+
+
+def _mask_name(text: str) -> str:
+    """An argparse ``type`` for ``--source-mask``: refuses an empty or blank name (``mask/`` is the group)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a mask name, got an empty string")
+    return text
 
 
 def _check_checkpoint(path: str, task: str, observability: str) -> None:
@@ -113,7 +121,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="source segment choice (default: "
                         + ", ".join(f"{v} for {k}" for k, v in DEFAULT_SELECTION.items()) + ")")
     p.add_argument("--nn-k", type=NN_K, default=3, help=NN_K.doc("nearest sources to draw from (default 3)"))
-    p.add_argument("--source-mask", default=None, help="use only the source demos in mask/<name>")
+    p.add_argument("--source-mask", default=None, type=_mask_name, help="use only the source demos in mask/<name>")
     p.add_argument("--observability", default="full", choices=("full", "partial", "none"))
     p.add_argument("--noise", default=None, choices=("on", "off"),
                    help="pose corruption of the generated scenes (default: off for mimicgen, on for imgen); "

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     paths, weights = data_and_weights(items)
     for p in paths:
         if not Path(p).is_file():
-            what = "is a directory, not an hdf5 file" if Path(p).is_dir() else "file not found"
+            what = ("is a directory, not an hdf5 file" if Path(p).is_dir() else
+                    "not a regular file" if Path(p).exists() else "file not found")
             raise CliError(f"--data {p}: {what}")
     check_complete(paths, args.allow_incomplete)
     try:

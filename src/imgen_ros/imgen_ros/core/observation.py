@@ -31,6 +31,8 @@ from imgen_ros.core.params import check_fields, param
 from imgen_ros.core.pose import quat_on_hemisphere
 
 OBSERVABILITY_CHANNEL_DIMS = {"full": 8, "partial": 4, "none": 1}
+# the robot's observation keys and their per-step shapes (a dataset's, a checkpoint's input layout)
+ROBOT_OBS_SHAPES = {"robot0_eef_pos": (3,), "robot0_eef_quat": (4,), "robot0_gripper_qpos": (2,)}
 NOISE_MODES = ("off", "episode_offset", "gaussian", "task")
 
 

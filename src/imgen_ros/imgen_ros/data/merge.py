@@ -38,11 +38,23 @@ def merge_datasets(inputs: Sequence[str | Path], out: str | Path, *, overwrite: 
         obs_keys = {str(r.path): r.obs_keys() for r in readers if r.demos()}
         if len({tuple(k) for k in obs_keys.values()}) > 1:
             raise ValueError(f"inputs have different observation keys: {obs_keys}")
+        _check_obs_shapes(readers)
         with atomic_file(out, overwrite=overwrite, inputs=inputs) as tmp:
             return _write_merged(readers, tmp)
     finally:
         for reader in readers:
             reader.close()
+
+
+def _check_obs_shapes(readers: list[DatasetReader]) -> None:
+    """Refuse inputs whose observations differ in per-step shape (the merged file would be invalid)."""
+    first: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for reader in readers:
+        where = f"{reader.path} data/{reader.demos()[0]}" if reader.demos() else str(reader.path)
+        for key, shape in reader.obs_shapes().items():
+            other, expected = first.setdefault(key, (where, shape))
+            if shape != expected:
+                raise ValueError(f"{where} [obs/{key}]: per-step shape {shape} differs from {other}'s {expected}")
 
 
 def _write_merged(readers: list[DatasetReader], out: Path) -> dict[str, int]:

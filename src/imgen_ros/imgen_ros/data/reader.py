@@ -36,7 +36,7 @@ class DatasetReader:
         """Demo names in numeric order, optionally only those listed in ``mask/<mask>``."""
         if mask is None:
             return sorted_demo_names(k for k in self._data.keys() if k.startswith("demo_"))
-        if f"mask/{mask}" not in self._file:
+        if not mask.strip() or not isinstance(self._file.get(f"mask/{mask}"), h5py.Dataset):  # "": the mask group
             raise ValueError(f"{self.path}: no mask {mask!r} (have {self.masks()})")
         return [m.decode() for m in self._file[f"mask/{mask}"][:]]
 
@@ -67,6 +67,15 @@ class DatasetReader:
     def obs_keys(self) -> list[str]:
         demos = self.demos()
         return sorted(self._data[demos[0]]["obs"].keys()) if demos else []
+
+    def obs_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-step shape of every observation key (the first demo's: a valid file has one per key)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        demos = self.demos()
+        if demos:
+            self._data[demos[0]]["obs"].visititems(
+                lambda key, item: shapes.update({key: item.shape[1:]}) if isinstance(item, h5py.Dataset) else None)
+        return shapes
 
     def load_episode(self, demo: str) -> Episode:
         group = self._data[demo]

@@ -10,11 +10,13 @@ import h5py
 import numpy as np
 
 from imgen_ros.core.action import ACTION_DIM
+from imgen_ros.core.observation import ROBOT_OBS_SHAPES
 from imgen_ros.data.episode import ACTION_MODES
 from imgen_ros.data.writer import DEMO_PREFIX, demo_index
 
 ACTION_BOUND_TOLERANCE = 1e-6
 REQUIRED_DEMO_KEYS = ("actions", "rewards", "dones", "states", "obs")
+NUMERIC_KINDS = "biuf"  # numpy dtype kinds training and generation can use (bool, ints, floats; not text/complex)
 # what h5py/numpy raise on a file whose layout is not the expected one (a group where a dataset belongs,
 # a string attribute where a number belongs, ...) or whose bytes cannot be read (corrupt chunks)
 MALFORMED = (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
@@ -70,6 +72,8 @@ def find_issues(path: str | Path, *, require_imgen: bool = False, task: str | No
         return [DatasetIssue(file, None, None, "file does not exist")]
     if path.is_dir():
         return [DatasetIssue(file, None, None, "is a directory, not an HDF5 file")]
+    if not path.is_file():  # a FIFO, socket or device: opening it could block forever or never end
+        return [DatasetIssue(file, None, None, "not a regular file")]
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
@@ -169,10 +173,14 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
     if "num_samples" not in group.attrs:
         add(name, "attrs[num_samples]", "missing attribute")
         return None
-    n = _int_attr(group.attrs["num_samples"])
+    n = _int_attr(group.attrs["num_samples"], integer_dtype=True)  # robomimic indexes with it: 20.0 breaks it
     if n is None or n < 0:
-        add(name, "attrs[num_samples]", f"not a count ({group.attrs['num_samples']!r})")
+        value = group.attrs["num_samples"]
+        hint = "; store an integer" if np.asarray(value).dtype.kind == "f" else ""
+        add(name, "attrs[num_samples]", f"not a count ({value!r}{hint})")
         return None
+    if n == 0:
+        add(name, "attrs[num_samples]", "0 samples (a demo needs at least one step)")
     required = REQUIRED_DEMO_KEYS + (("action_modes",) if require_imgen else ())
     for key in required:
         if key not in group:
@@ -200,6 +208,15 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
     for key in ("rewards", "dones", "states", "action_modes"):
         if key in group and group[key].shape[:1] != (n,):
             add(name, key, f"length {group[key].shape[0] if group[key].ndim else 0} != num_samples {n}")
+        elif key != "states" and key in group and group[key].ndim != 1:
+            add(name, key, f"shape {group[key].shape}, expected ({n},)")
+    for key in ("rewards", "dones"):
+        if key in group:
+            values = group[key][()]
+            if values.dtype.kind not in NUMERIC_KINDS:
+                add(name, key, f"not numbers (dtype {values.dtype})")
+            elif values.size and not np.all(np.isfinite(values)):
+                add(name, key, f"non-finite value (NaN/Inf) at step {np.argwhere(~np.isfinite(values))[0][0]}")
     if "action_modes" in group:
         modes = group["action_modes"][()]
         unknown = sorted(set(np.unique(modes).tolist()) - set(ACTION_MODES))
@@ -212,8 +229,14 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
             add(name, prefix, "is not a group")
             continue
         for key, ds in _datasets(group[prefix]):
-            if ds.shape[:1] != (n,):
+            if ds.dtype.kind not in NUMERIC_KINDS:
+                add(name, f"{prefix}/{key}", f"not numbers (dtype {ds.dtype})")
+            elif ds.shape[:1] != (n,):
                 add(name, f"{prefix}/{key}", f"length {ds.shape[0] if ds.ndim else 0} != num_samples {n}")
+            elif prefix != "datagen_info" and not _obs_shape_ok(key, ds.shape):
+                width = ROBOT_OBS_SHAPES[key][0] if key in ROBOT_OBS_SHAPES else None
+                expected = f"({n}, {width})" if width else f"({n}, D), a vector per step"
+                add(name, f"{prefix}/{key}", f"shape {ds.shape}, expected {expected}")
             elif prefix != "datagen_info" and ds.dtype.kind == "f" and not np.all(np.isfinite(ds[()])):
                 add(name, f"{prefix}/{key}", "contains NaN/Inf")
     if isinstance(group.get("obs"), h5py.Group) and isinstance(group.get("next_obs"), h5py.Group):
@@ -223,15 +246,22 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
     return n
 
 
-def _int_attr(value: object) -> int | None:
-    """An integer-valued attribute as int; None for anything else (text, arrays, fractions)."""
+def _int_attr(value: object, integer_dtype: bool = False) -> int | None:
+    """An integer-valued attribute as int; None for anything else (text, arrays, fractions, and with
+    ``integer_dtype`` any float, even 20.0)."""
     try:
         number = np.asarray(value)
-        if number.ndim != 0 or number.dtype.kind not in "iuf" or number != int(number):
+        if number.ndim != 0 or number.dtype.kind not in ("iu" if integer_dtype else "iuf") or number != int(number):
             return None
         return int(number)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _obs_shape_ok(key: str, shape: tuple[int, ...]) -> bool:
+    """Low-dim observations are one vector per step, (T, D); the robot's keys have a fixed D."""
+    expected = ROBOT_OBS_SHAPES.get(key)
+    return len(shape) == 2 if expected is None else shape[1:] == expected
 
 
 def _datasets(group: h5py.Group, prefix: str = ""):

@@ -11,10 +11,19 @@ import numpy as np
 from imgen_ros.core.pose import Pose, pose_distance, pose_inv
 from imgen_ros.data.episode import ACTION_MODE_HUMAN
 from imgen_ros.data.reader import DatasetReader
-from imgen_ros.datagen.segments import Intervention, Segment, demo_segments, episode_interventions
+from imgen_ros.datagen.segments import (
+    EEF_KEY,
+    TARGET_KEY,
+    Intervention,
+    Segment,
+    demo_segments,
+    episode_interventions,
+    object_pose_key,
+)
 
 SELECTION_STRATEGIES = ("random", "nearest")
 ROTATION_WEIGHT_M_PER_RAD = 0.05  # pose distance = translation + this * rotation angle
+ROTATION_TOLERANCE = 1e-2  # max |R^T R - I| of a source pose's rotation part (recorded ones are orthonormal to ~1e-9)
 
 
 def load_episodes(path: str | Path, task: str, mask: str | None = None) -> list[tuple[str, Any]]:
@@ -28,6 +37,7 @@ def load_episodes(path: str | Path, task: str, mask: str | None = None) -> list[
         episodes = [(d, reader.load_episode(d)) for d in demos]
     for name, episode in episodes:
         _check_finite(path, name, episode.datagen_info)
+        _check_poses(path, name, episode.datagen_info)
     return episodes
 
 
@@ -39,6 +49,25 @@ def _check_finite(path: str | Path, demo: str, info: dict[str, Any]) -> None:
             step = int(np.argwhere(~np.isfinite(array))[0][0])
             raise ValueError(f"{path} data/{demo} [datagen_info/{key}]: non-finite value (NaN/Inf) at step {step}; "
                              "generation replays these poses")
+
+
+def _check_poses(path: str | Path, demo: str, info: dict[str, Any]) -> None:
+    """Refuse source poses generation transforms that are not (T, 4, 4) rigid transforms (a zero or scaled
+    rotation part would fail deep in scipy), naming file, demo, key and the first bad step."""
+    for key, value in info.items():
+        if key not in (TARGET_KEY, EEF_KEY) and not key.startswith(object_pose_key("")):
+            continue
+        where = f"{path} data/{demo} [datagen_info/{key}]"
+        poses = np.asarray(value, dtype=float)
+        if poses.ndim != 3 or poses.shape[1:] != (4, 4):
+            raise ValueError(f"{where}: shape {poses.shape}, expected (T, 4, 4) poses")
+        rotations = poses[:, :3, :3]
+        error = np.abs(np.einsum("tji,tjk->tik", rotations, rotations) - np.eye(3)).max(axis=(1, 2), initial=0.0)
+        bad = (error > ROTATION_TOLERANCE) | (np.linalg.det(rotations) <= 0)
+        if np.any(bad):
+            step = int(np.argmax(bad))
+            raise ValueError(f"{where}: not a rigid transform at step {step} (rotation part not orthonormal with "
+                             "determinant +1); generation replays these poses")
 
 
 @dataclass

@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS
+from imgen_ros.core.observation import OBSERVABILITY_CHANNEL_DIMS, ROBOT_OBS_SHAPES
 
 REQUIRED_KEYS = ("model", "config", "algo_name", "shape_metadata")
-ROBOT_OBS_SHAPES = {"robot0_eef_pos": (3,), "robot0_eef_quat": (4,), "robot0_gripper_qpos": (2,)}
 POSE_DIM = 7  # position (3) + quaternion xyzw (4) per observed object
 
 
