@@ -218,6 +218,8 @@ UNTRAINABLE = {  # accepted once, then crashed `imgen train` (or evaluation) wit
                 "data/demo_1 [next_obs/robot0_eef_pos]: shape (9,), expected (9, 3)"),
     "4-D object": (lambda f: _replace(f, "data/demo_0/obs/object", np.zeros((8, 2, 2, 2))),
                    "data/demo_0 [obs/object]: shape (8, 2, 2, 2), expected (8, D), a vector per step"),
+    "huge obs": (lambda f: _replace(f, "data/demo_0/obs/object", np.full((8, 10), 1e308)),
+                 "data/demo_0 [obs/object]: value 1e+308 beyond 1e+06"),
     "text datagen_info": (lambda f: _replace(f, "data/demo_0/datagen_info/subtask_term_signals/grasp",
                                              np.array([b"x"] * 8)),
                           "data/demo_0 [datagen_info/subtask_term_signals/grasp]: not numbers (dtype |S1)"),

@@ -16,6 +16,7 @@ from imgen_ros.data.writer import DEMO_PREFIX, demo_index
 
 ACTION_BOUND_TOLERANCE = 1e-6
 REQUIRED_DEMO_KEYS = ("actions", "rewards", "dones", "states", "obs")
+OBS_MAGNITUDE_LIMIT = 1e6  # no low-dim observation of imgen's comes near; squaring 1e308 overflows in training
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds training and generation can use (bool, ints, floats; not text/complex)
 # what h5py/numpy raise on a file whose layout is not the expected one (a group where a dataset belongs,
 # a string attribute where a number belongs, ...) or whose bytes cannot be read (corrupt chunks)
@@ -237,8 +238,13 @@ def _demo_issues(group: h5py.Group, name: str, add, require_imgen: bool) -> int 
                 width = ROBOT_OBS_SHAPES[key][0] if key in ROBOT_OBS_SHAPES else None
                 expected = f"({n}, {width})" if width else f"({n}, D), a vector per step"
                 add(name, f"{prefix}/{key}", f"shape {ds.shape}, expected {expected}")
-            elif prefix != "datagen_info" and ds.dtype.kind == "f" and not np.all(np.isfinite(ds[()])):
-                add(name, f"{prefix}/{key}", "contains NaN/Inf")
+            elif prefix != "datagen_info" and ds.dtype.kind in "fiu":
+                values = np.asarray(ds[()], dtype=float)
+                if not np.all(np.isfinite(values)):
+                    add(name, f"{prefix}/{key}", "contains NaN/Inf")
+                elif values.size and (largest := float(np.abs(values).max())) > OBS_MAGNITUDE_LIMIT:
+                    add(name, f"{prefix}/{key}", f"value {largest:.3g} beyond {OBS_MAGNITUDE_LIMIT:g} (positions are "
+                                                 "metres, quaternions and flags unit-sized; normalizing it overflows)")
     if isinstance(group.get("obs"), h5py.Group) and isinstance(group.get("next_obs"), h5py.Group):
         missing = set(group["obs"].keys()) - set(group["next_obs"].keys())
         if missing:
