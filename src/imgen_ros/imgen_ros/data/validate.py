@@ -139,6 +139,8 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None 
             n = _demo_issues(group, name, add, require_imgen)
             if isinstance(group.get("obs"), h5py.Group):
                 keys = set(group["obs"].keys())
+                if not keys:
+                    add(name, "obs", "holds no observation")
                 if obs_keys_ref is None:
                     obs_keys_ref = keys
                 elif keys != obs_keys_ref:
@@ -163,10 +165,14 @@ def _file_issues(f: h5py.File, file: str, require_imgen: bool, task: str | None 
     elif "mask" in f:
         demo_set = set(demos)
         for mask in f["mask"].keys():
+            listed: set[str] = set()
             for entry in np.asarray(f["mask"][mask][:]):
                 entry_name = entry.decode() if isinstance(entry, bytes) else str(entry)
                 if entry_name not in demo_set:
                     add(None, f"mask/{mask}", f"lists {entry_name!r}, which is not a demo in data/")
+                elif entry_name in listed:  # the demo would be drawn twice as often
+                    add(None, f"mask/{mask}", f"lists {entry_name!r} twice")
+                listed.add(entry_name)
     return issues
 
 
