@@ -335,21 +335,21 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def swap_in(staging: Path, out: Path) -> None:
-    """Put the finished directory ``staging`` at ``out``, then delete the directory it replaced."""
+    """Put the finished directory (or file) ``staging`` at ``out``, then delete what it replaced."""
     if not out.exists():
         os.rename(staging, out)
         return
     if _exchange(staging, out):
-        _remove(staging)  # now the old directory
+        remove_path(staging)  # now the old directory
         return
     old = out.with_name(f".{out.name}.{os.getpid()}.imgen-old")
     os.rename(out, old)
     os.rename(staging, out)
-    _remove(old)
+    remove_path(old)
 
 
-def _remove(path: Path) -> None:
-    """Delete a directory tree, or only the link when ``path`` is a symlink (its target is not ours)."""
+def remove_path(path: Path) -> None:
+    """Delete a directory tree or a file, or only the link when ``path`` is a symlink (its target is not ours)."""
     if path.is_symlink() or not path.is_dir():
         path.unlink()
     else:

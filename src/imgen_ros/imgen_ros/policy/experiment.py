@@ -44,6 +44,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from imgen_ros.data.outputs import remove_path, swap_in
 from imgen_ros.datagen.collect import DEFAULT_HUMAN, HUMAN_MODELS
 from imgen_ros.datagen.episodes import DEFAULT_REVEAL_GRACE_STEPS
 from imgen_ros.policy.evaluate import EVAL_SEED_BASE, SELECTION_SEED_BASE
@@ -456,26 +457,19 @@ def _copy_output(source: Path, target: Path) -> None:
     """``source`` (a file or a folder) copied to ``target``, replacing what is there (a symbolic link
     itself, not what it points to). Copies, not hard links: a training rerun in the new directory writes
     its checkpoints in place and must not change the earlier run's. The copy is made beside ``target``
-    and renamed into place, so an interrupted copy leaves no half of one at ``target``."""
+    and swapped into place (``data.outputs.swap_in``), so an interrupted copy leaves no half of one there."""
     tmp = target.with_name(target.name + ".copying")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove(tmp)
+        if tmp.exists() or tmp.is_symlink():
+            remove_path(tmp)  # left by an interrupted copy
         if source.is_dir():
             shutil.copytree(source, tmp, symlinks=True)
         else:
             shutil.copy2(source, tmp)
-        _remove(target)
-        tmp.rename(target)
+        swap_in(tmp, target)
     except (OSError, shutil.Error) as exc:
         raise RuntimeError(f"cannot copy {source} to {target}: {exc}") from exc
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
 
 
 def adopt_steps(plan: Plan, earlier: str | Path) -> list[str]:
